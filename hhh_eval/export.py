@@ -17,51 +17,50 @@ from typing import Any
 
 import yaml
 
-from hhh_eval.card import load_card
+from hhh_eval.card import Card, Metric, TaskResult, load_card
 from hhh_eval.errors import UserError
 from hhh_eval.fileio import atomic_write_json, atomic_write_text
 from hhh_eval.registry import load_tasks
-from hhh_eval.report import axis_items, is_rate, task_items
+from hhh_eval.report import axis_items, task_items
 
 HF_TASK_TYPE = "text-generation"
 NO_FILTER = "none"  # lm-eval's filter key for unfiltered metrics
 
 
-def _hf_metric(name: str, metric: dict[str, Any]) -> dict[str, Any]:
-    rate = is_rate(metric)
-    direction = "higher is better" if metric["higher_is_better"] else "lower is better"
-    return {"type": name, "value": round(100 * metric["value"] if rate else metric["value"], 4),
-            "name": f"{name} ({'%, ' if rate else ''}{direction})", "verified": False}
+def _hf_metric(name: str, metric: Metric) -> dict[str, Any]:
+    direction = "higher is better" if metric.higher_is_better else "lower is better"
+    return {"type": name, "value": round(100 * metric.value, 4), "name": f"{name} (%, {direction})",
+            "verified": False}
 
 
-def _hf_dataset(task: dict[str, Any]) -> dict[str, Any]:
-    ds = task["dataset"]
-    out = {"name": ds["path"].rsplit("/", 1)[-1], "type": ds["path"]}
-    if ds["config"]:
-        out["config"] = ds["config"]
-    out["split"] = ds["split"]
+def _hf_dataset(task: TaskResult) -> dict[str, Any]:
+    ds = task.dataset
+    out = {"name": ds.path.rsplit("/", 1)[-1], "type": ds.path}
+    if ds.config:
+        out["config"] = ds.config
+    out["split"] = ds.split
     return out
 
 
-def model_index(card: dict[str, Any]) -> dict[str, Any]:
+def model_index(card: Card) -> dict[str, Any]:
     """The `model-index` block of a Hugging Face model card."""
     results = []
     for name, task in task_items(card):
-        ordered = [task["headline"], *(m for m in task["metrics"] if m != task["headline"])]
-        metrics = [_hf_metric(m, task["metrics"][m]) for m in ordered if task["metrics"][m]["value"] is not None]
+        ordered = [task.headline, *(m for m in task.metrics if m != task.headline)]
+        metrics = [_hf_metric(m, task.metrics[m]) for m in ordered if task.metrics[m].value is not None]
         if metrics:
-            results.append({"task": {"type": HF_TASK_TYPE, "name": f"{name} ({task['axis']})"},
+            results.append({"task": {"type": HF_TASK_TYPE, "name": f"{name} ({task.axis})"},
                             "dataset": _hf_dataset(task), "metrics": metrics})
-    suite = card["suite"]
-    axes = [{"type": f"hhh_{axis}", "value": round(entry["score"], 4),
+    suite = card.suite
+    axes = [{"type": f"hhh_{axis}", "value": round(entry.score, 4),
              "name": f"{axis} score (0-100, higher is better)", "verified": False}
-            for axis, entry in axis_items(card) if entry["score"] is not None]
+            for axis, entry in axis_items(card) if entry.score is not None]
     if axes:
         results.append({"task": {"type": HF_TASK_TYPE, "name": "hhh-eval axis scores"},
-                        "dataset": {"name": f"hhh-eval suite {suite['name']} v{suite['version']}",
-                                    "type": f"hhh-eval/{suite['name']}"},
+                        "dataset": {"name": f"hhh-eval suite {suite.name} v{suite.version}",
+                                    "type": f"hhh-eval/{suite.name}"},
                         "metrics": axes})
-    return {"model-index": [{"name": card["model"]["name"], "results": results}]}
+    return {"model-index": [{"name": card.model.name, "results": results}]}
 
 
 def _model_args_string(args: dict[str, Any]) -> str:
@@ -74,57 +73,57 @@ def _timestamp(created_at: str) -> float:
     return datetime.fromisoformat(created_at.replace("Z", "+00:00")).timestamp()
 
 
-def _num_fewshot(card: dict[str, Any]) -> dict[str, int]:
+def _num_fewshot(card: Card) -> dict[str, int]:
     """Few-shot counts from the local task YAMLs of the card's tasks at the same version (the card has none)."""
     try:
         specs = load_tasks()
     except UserError:
         return {}
     out = {}
-    for name, task in card["tasks"].items():
+    for name, task in card.tasks.items():
         spec = specs.get(name)
-        if spec is not None and spec.version == task["version"]:
+        if spec is not None and spec.version == task.version:
             out[name] = spec.num_fewshot
     return out
 
 
-def lm_eval_results(card: dict[str, Any]) -> dict[str, Any]:
+def lm_eval_results(card: Card) -> dict[str, Any]:
     """The card as lm-eval 0.4.13 writes aggregated results."""
     tasks = task_items(card)
     results = {}
     for name, task in tasks:
-        entry: dict[str, Any] = {"alias": name, "name": name, "sample_len": task["n"]}
-        for metric, m in task["metrics"].items():
-            entry[f"{metric},{NO_FILTER}"] = m["value"]
-            entry[f"{metric}_stderr,{NO_FILTER}"] = "N/A" if m["stderr"] is None else m["stderr"]
+        entry: dict[str, Any] = {"alias": name, "name": name, "sample_len": task.n}
+        for metric, m in task.metrics.items():
+            entry[f"{metric},{NO_FILTER}"] = m.value
+            entry[f"{metric}_stderr,{NO_FILTER}"] = "N/A" if m.stderr is None else m.stderr
         results[name] = entry
-    model, run, harness = card["model"], card["run"], card["harness"]
+    model, run, harness = card.model, card.run, card.harness
     return {
         "results": results,
         "group_subtasks": {},
-        "configs": {name: {"task": name, "dataset_path": t["dataset"]["path"], "dataset_name": t["dataset"]["config"],
-                           "test_split": t["dataset"]["split"], "output_type": t["output_type"],
-                           "metadata": {"version": t["version"]}} for name, t in tasks},
-        "versions": {name: t["version"] for name, t in tasks},
+        "configs": {name: {"task": name, "dataset_path": t.dataset.path, "dataset_name": t.dataset.config,
+                           "test_split": t.dataset.split, "output_type": t.output_type,
+                           "metadata": {"version": t.version}} for name, t in tasks},
+        "versions": {name: t.version for name, t in tasks},
         "n-shot": _num_fewshot(card),
-        "higher_is_better": {name: {m: v["higher_is_better"] for m, v in t["metrics"].items()} for name, t in tasks},
-        "n-samples": {name: {"original": t["n_total"], "effective": t["n"]} for name, t in tasks},
-        "config": {"model": model["backend"], "model_args": _model_args_string(model["model_args"]),
-                   "model_dtype": model["dtype"], "batch_size": run["batch_size"], "limit": run["limit"],
-                   "gen_kwargs": run["gen_kwargs"], "random_seed": run["seed"]},
-        "git_hash": (harness["git_revision"] or "")[:7] or None,
-        "date": _timestamp(card["created_at"]),
-        "lm_eval_version": harness["lm_eval_version"],
-        "transformers_version": harness["packages"].get("transformers"),
-        "model_source": model["backend"],
-        "model_name": model["name"],
-        "model_name_sanitized": model["name"].replace("/", "__"),
-        "system_instruction": model["system_prompt"],
-        "chat_template_sha": model["chat_template_sha256"],
+        "higher_is_better": {name: {m: v.higher_is_better for m, v in t.metrics.items()} for name, t in tasks},
+        "n-samples": {name: {"original": t.n_total, "effective": t.n} for name, t in tasks},
+        "config": {"model": model.backend, "model_args": _model_args_string(model.model_args),
+                   "model_dtype": model.dtype, "batch_size": run.batch_size, "limit": run.limit,
+                   "gen_kwargs": run.gen_kwargs, "random_seed": run.seed},
+        "git_hash": (harness.git_revision or "")[:7] or None,
+        "date": _timestamp(card.created_at),
+        "lm_eval_version": harness.lm_eval_version,
+        "transformers_version": harness.packages.get("transformers"),
+        "model_source": model.backend,
+        "model_name": model.name,
+        "model_name_sanitized": model.name.replace("/", "__"),
+        "system_instruction": model.system_prompt,
+        "chat_template_sha": model.chat_template_sha256,
     }
 
 
-def write_exports(card: dict[str, Any], out: Path) -> list[Path]:
+def write_exports(card: Card, out: Path) -> list[Path]:
     """Write model-index.yaml and lm_eval_results.json into `out`, each atomically."""
     index = yaml.safe_dump(model_index(card), sort_keys=False, allow_unicode=True)
     results = lm_eval_results(card)

@@ -24,8 +24,8 @@ def _json_default(obj: Any) -> Any:
 
 
 def dumps(obj: Any, indent: int | None = None) -> str:
-    """Deterministic JSON (sorted keys, UTF-8, stable separators)."""
-    return json.dumps(obj, sort_keys=True, ensure_ascii=False, indent=indent, default=_json_default)
+    """Deterministic, strict JSON (sorted keys, UTF-8, stable separators; NaN or infinity is an error)."""
+    return json.dumps(obj, sort_keys=True, ensure_ascii=False, indent=indent, default=_json_default, allow_nan=False)
 
 
 def _umask() -> int:

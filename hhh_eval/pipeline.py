@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from hhh_eval.card import SCHEMA_VERSION, Card, ItemScore, TaskResult
 from hhh_eval.datadir import local_file, resolve_data_dir
 from hhh_eval.errors import UserError
 from hhh_eval.fileio import atomic_write_json, atomic_write_jsonl, dumps, read_json, read_jsonl, sha256_file, sha256_text
@@ -229,15 +230,16 @@ def _judges(names: set[str], manifest: dict[str, Any], stack: ExitStack) -> dict
     return judges
 
 
-def _task_cards(run_dir: Path, manifest: dict[str, Any], suite: SuiteSpec,
-                force_judge: bool) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]], dict[str, Any]]:
-    """Card entries, per-item score rows and judge identities of the run's generated tasks."""
+def _scored_tasks(run_dir: Path, manifest: dict[str, Any], suite: SuiteSpec, force_judge: bool
+                  ) -> tuple[dict[str, TaskResult], dict[str, list[ItemScore]], dict[str, str], dict[str, Any]]:
+    """Task results, per-item score rows and their files' text, and judge identities of the generated tasks."""
     from hhh_eval import scoring
+    from hhh_eval.card.io import scores_text
     from hhh_eval.judging import judge_name_for
 
     specs, seed = load_tasks(), manifest["run"]["seed"]
     judge_of = {n: judge_name_for(specs[n], manifest["judge"]) for n in manifest["tasks"] if specs[n].judged}
-    tasks, rows = {}, {}
+    tasks, rows, texts = {}, {}, {}
     with ExitStack() as stack:
         judges = _judges({j for j in judge_of.values() if j}, manifest, stack)
         for name in manifest["tasks"]:
@@ -246,53 +248,57 @@ def _task_cards(run_dir: Path, manifest: dict[str, Any], suite: SuiteSpec,
             judge_name = judge_of.get(name)
             verdicts = _judge_task(run_dir, spec, *judges[judge_name], force_judge) if judge_name else None
             rows[name] = scoring.item_scores(spec, samples, verdicts)
-            tasks[name] = scoring.task_entry(spec, _suite_entry(suite, name), rows[name], n_total=gen["n_total"],
-                                             fingerprint=scoring.items_fingerprint(samples), judge=judge_name,
-                                             limit=manifest["run"]["limit"],
-                                             chat_applied=gen["chat_template_applied"], seed=seed)
-    return tasks, rows, {name: judge.identity.to_json() for name, (judge, _) in judges.items()}
+            texts[name] = scores_text(rows[name])
+            tasks[name] = scoring.task_result(
+                spec, _suite_entry(suite, name), rows[name], n_total=gen["n_total"],
+                fingerprint=scoring.items_fingerprint(samples), judge=judge_name, limit=manifest["run"]["limit"],
+                chat_applied=gen["chat_template_applied"], seed=seed, scores_sha256=sha256_text(texts[name]))
+    return tasks, rows, texts, {name: judge.identity.to_json() for name, (judge, _) in judges.items()}
 
 
 def _suite_entry(suite: SuiteSpec, task: str) -> Any:
     return next(e for entries in suite.axes.values() for e in entries if e.task == task)
 
 
-def build_card(run_dir: Path, manifest: dict[str, Any],
-               force_judge: bool = False) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
-    """Judge what needs judging and build the card and per-item score rows from the run folder's files alone."""
+def build_card(run_dir: Path, manifest: dict[str, Any], force_judge: bool = False) -> tuple[Card, dict[str, str]]:
+    """Judge what needs judging and build the card and each task's scores file text from the run folder alone."""
     from hhh_eval import scoring
+    from hhh_eval.card.io import scores_text
     from hhh_eval.provenance import harness_info
     from hhh_eval.registry import load_derived
 
     suite = load_suite(manifest["suite"])
-    tasks, rows, judges = _task_cards(run_dir, manifest, suite, force_judge)
-    derived = load_derived()
+    tasks, rows, texts, judges = _scored_tasks(run_dir, manifest, suite, force_judge)
+    derived, seed = load_derived(), manifest["run"]["seed"]
     for name in manifest.get("derived", []):
         spec = derived[name]
         rows[name] = scoring.derived_rows(spec, rows)
-        tasks[name] = scoring.derived_entry(spec, _suite_entry(suite, name), rows[name], tasks, manifest["run"]["seed"])
-    return {
-        "schema_version": "1.0", "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "harness": harness_info(), "model": manifest["model"], "run": manifest["run"],
-        "suite": {"name": suite.name, "version": suite.version}, "judges": judges, "tasks": tasks,
-        "axes": scoring.axis_entries(suite, tasks),
-    }, rows
+        texts[name] = scores_text(rows[name])
+        tasks[name] = scoring.derived_result(spec, _suite_entry(suite, name), rows[name], tasks, seed,
+                                             sha256_text(texts[name]))
+    card = Card(schema_version=SCHEMA_VERSION, created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                harness=harness_info(), model=manifest["model"], run=manifest["run"],
+                suite={"name": suite.name, "version": suite.version}, judges=judges, tasks=tasks,
+                axes=scoring.axis_results(suite, tasks, rows, seed))
+    return card, texts
 
 
-def _write_outputs(run_dir: Path, manifest: dict[str, Any], force_judge: bool = False) -> dict[str, Any]:
+def _write_outputs(run_dir: Path, manifest: dict[str, Any], force_judge: bool = False) -> Card:
+    """Scores first, then the card that records their hashes: a card is never read with other scores."""
     from hhh_eval.card import check_card, write_card
+    from hhh_eval.fileio import atomic_write_text
     from hhh_eval.report import write_markdown
 
-    card, rows = build_card(run_dir, manifest, force_judge)
-    check_card(card)  # before anything is written: scores and card change together
-    for name, task_rows in rows.items():
-        atomic_write_jsonl(run_dir / "scores" / f"{name}.jsonl", task_rows)
+    card, texts = build_card(run_dir, manifest, force_judge)
+    check_card(card)  # before anything is written
+    for name, text in texts.items():
+        atomic_write_text(run_dir / "scores" / f"{name}.jsonl", text)
     write_card(card, run_dir)
     write_markdown(card, run_dir)
     return card
 
 
-def run(config: RunConfig) -> tuple[dict[str, Any], Path]:
+def run(config: RunConfig) -> tuple[Card, Path]:
     """Run a suite on a model; returns the card and the run folder. Finished work is reused."""
     from hhh_eval import generate
 
@@ -379,9 +385,9 @@ def finish_cli_run(args: argparse.Namespace, config: RunConfig) -> int:
     print_summary(card, run_dir)
     if not args.policy:
         return 0
-    from hhh_eval.gate import cli_gate
+    from hhh_eval.gate import run_gate
 
-    return cli_gate(argparse.Namespace(card=str(run_dir), policy=args.policy, baseline=args.baseline))
+    return 1 if run_gate(run_dir, args.policy, args.baseline).verdict == "FAIL" else 0
 
 
 def cli_run(args: argparse.Namespace) -> int:

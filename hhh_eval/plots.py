@@ -29,11 +29,10 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-from hhh_eval.card import load_card
+from hhh_eval.card import Card, Metric, load_card
 from hhh_eval.errors import UserError
 from hhh_eval.fileio import atomic_write_bytes
 from hhh_eval.registry import AXES
-from hhh_eval.report import is_rate
 
 LEGEND_MAX = 10  # cards (bars) or series (trends) drawn with a legend; more get a colour map
 ANNOTATE_MAX = 4  # cards whose values are written on the bars
@@ -43,8 +42,6 @@ MAX_TICKS = 30
 LABEL_CHARS = 24
 DPI = 120
 SVG_SALT = "hhh-eval"
-
-Card = dict[str, Any]
 
 
 # ---------------------------------------------------------------- data
@@ -58,13 +55,13 @@ def card_labels(cards: Sequence[Card]) -> list[str]:
     """Short unique labels: run.labels.name, else run name, else short model name, else model/run."""
 
     def model_short(c: Card) -> str:
-        return c["model"]["name"].rstrip("/").rsplit("/", 1)[-1]
+        return c.model.name.rstrip("/").rsplit("/", 1)[-1]
 
     strategies = (
-        lambda c: str(c["run"].get("labels", {}).get("name", "")),
-        lambda c: c["run"]["run_name"],
+        lambda c: str(c.run.labels.get("name", "")),
+        lambda c: c.run.run_name,
         model_short,
-        lambda c: f"{model_short(c)}/{c['run']['run_name']}",
+        lambda c: f"{model_short(c)}/{c.run.run_name}",
     )
     for strategy in strategies:
         labels = [_shorten(strategy(c)) for c in cards]
@@ -73,32 +70,35 @@ def card_labels(cards: Sequence[Card]) -> list[str]:
     return [f"{i + 1}:{_shorten(model_short(c), LABEL_CHARS - 4)}" for i, c in enumerate(cards)]
 
 
-def _interval(entry: dict[str, Any] | None, keys: tuple[str, str, str]) -> tuple[float, float, float]:
+def _triple(*values: float | None) -> tuple[float, float, float]:
     """(value, low, high) as floats, NaN where absent."""
-    if entry is None:
-        return (math.nan,) * 3
-    return tuple(math.nan if entry.get(k) is None else float(entry[k]) for k in keys)  # type: ignore[return-value]
+    return tuple(math.nan if v is None else float(v) for v in values)  # type: ignore[return-value]
 
 
 def axis_interval(card: Card, axis: str) -> tuple[float, float, float]:
-    return _interval(card["axes"].get(axis), ("score", "ci_low", "ci_high"))
+    a = card.axes.get(axis)  # type: ignore[call-overload]
+    return _triple(None, None, None) if a is None else _triple(a.score, a.ci_low, a.ci_high)
 
 
 def task_interval(card: Card, task: str) -> tuple[float, float, float]:
-    entry = card["tasks"].get(task)
-    return _interval(entry and entry["score"], ("value", "ci_low", "ci_high"))
+    t = card.tasks.get(task)
+    return _triple(None, None, None) if t is None else _triple(t.score.value, t.score.ci_low, t.score.ci_high)
+
+
+def _metric_triple(m: Metric | None) -> tuple[float, float, float]:
+    return _triple(None, None, None) if m is None else _triple(m.value, m.ci_low, m.ci_high)
 
 
 def _axes_of(cards: Sequence[Card]) -> list[str]:
-    return [a for a in AXES if any(a in c["axes"] for c in cards)]
+    return [a for a in AXES if any(a in c.axes for c in cards)]
 
 
 def _tasks_of(cards: Sequence[Card]) -> list[str]:
     """Every task of the cards, grouped by axis in AXES order, first-seen order within an axis."""
     seen: dict[str, str] = {}
     for c in cards:
-        for name, t in c["tasks"].items():
-            seen.setdefault(name, t["axis"])
+        for name, t in c.tasks.items():
+            seen.setdefault(name, t.axis)
     return sorted(seen, key=lambda t: AXES.index(seen[t]))
 
 
@@ -123,12 +123,12 @@ def x_values(cards: Sequence[Card], x: Sequence[str] | None, x_label: str | None
         except ValueError:
             return list(x), x_label or "x"
     key = x_label or "step"
-    values = [c["run"].get("labels", {}).get(key) for c in cards]
+    values = [c.run.labels.get(key) for c in cards]
     if all(v is not None for v in values):
         numeric = all(isinstance(v, (int, float)) for v in values)
         return (values if numeric else [str(v) for v in values]), key
     if x_label is not None:
-        missing = [c["run"]["run_name"] for c, v in zip(cards, values) if v is None]
+        missing = [c.run.run_name for c, v in zip(cards, values) if v is None]
         raise UserError(f"{len(missing)} card(s) have no label '{x_label}' (e.g. {missing[0]}); "
                         f"run them with --label {x_label}=VALUE or pass --x")
     return list(range(1, len(cards) + 1)), "card (order given)"
@@ -211,7 +211,7 @@ def axis_scores_figure(cards: Sequence[Card], labels: list[str]) -> Figure:
 
 def task_scores_figure(cards: Sequence[Card], labels: list[str]) -> Figure:
     tasks = _tasks_of(cards)
-    axis = {name: t["axis"] for c in cards for name, t in c["tasks"].items()}
+    axis = {name: t.axis for c in cards for name, t in c.tasks.items()}
     values = np.array([[task_interval(c, t) for t in tasks] for c in cards])
     titles = [f"{t}\n({axis[t]})" for t in tasks]
     return _grouped_scores(tasks, titles, labels, values, "Task scores (headline metric)")
@@ -219,7 +219,7 @@ def task_scores_figure(cards: Sequence[Card], labels: list[str]) -> Figure:
 
 def _series(cards: Sequence[Card]) -> list[tuple[str, list[int]]]:
     """(name, card indices) per line: by the cards' `series` label, else one line of all cards."""
-    keys = [c["run"].get("labels", {}).get("series") for c in cards]
+    keys = [c.run.labels.get("series") for c in cards]
     if all(k is None for k in keys):
         return [("", list(range(len(cards))))]
     order: dict[str, list[int]] = {}
@@ -341,29 +341,34 @@ def _place_labels(fig: Figure, ax: Any, points: list[tuple[float, float, str]], 
 def _category_metric(cards: Sequence[Card], task: str) -> str:
     """The task's headline metric where categories carry it, else the first category metric."""
     for c in cards:
-        t = c["tasks"].get(task)
-        if t and t.get("categories"):
-            first = next(iter(t["categories"].values()))
-            return t["headline"] if t["headline"] in first else next(iter(first))
+        t = c.tasks.get(task)
+        if t and t.categories:
+            first = next(iter(t.categories.values()))
+            return t.headline if t.headline in first else next(iter(first))
     raise KeyError(task)
 
 
+def _category_metrics(card: Card, task: str) -> dict[str, dict[str, Metric]]:
+    t = card.tasks.get(task)
+    return (t.categories or {}) if t else {}
+
+
 def category_tasks(cards: Sequence[Card]) -> list[str]:
-    return [t for t in _tasks_of(cards) if any(c["tasks"].get(t, {}).get("categories") for c in cards)]
+    return [t for t in _tasks_of(cards) if any(_category_metrics(c, t) for c in cards)]
 
 
 def categories_figure(cards: Sequence[Card], labels: list[str], task: str) -> Figure:
     """A task's per-category metric: bars with 95% intervals for one card, else a heatmap (categories x cards)."""
     metric = _category_metric(cards, task)
-    cats = sorted({cat for c in cards for cat in c["tasks"].get(task, {}).get("categories", {})})
-    objs = [[c["tasks"].get(task, {}).get("categories", {}).get(cat, {}).get(metric) for c in cards] for cat in cats]
-    percent = all(is_rate(o) for row in objs for o in row if o)
-    lower_better = not next(o["higher_is_better"] for row in objs for o in row if o)
+    cats = sorted({cat for c in cards for cat in _category_metrics(c, task)})
+    objs = [[_category_metrics(c, task).get(cat, {}).get(metric) for c in cards] for cat in cats]
+    percent = True
+    lower_better = not next(o.higher_is_better for row in objs for o in row if o)
     unit = (f"{metric} (%)" if percent else metric) + (", lower is better" if lower_better else ", higher is better")
     scale = 100.0 if percent else 1.0
     if len(cards) == 1:
         return _category_bars(task, cats, [row[0] for row in objs], scale, unit)
-    grid = np.array([[math.nan if not o or o["value"] is None else scale * o["value"] for o in row] for row in objs])
+    grid = np.array([[math.nan if not o or o.value is None else scale * o.value for o in row] for row in objs])
     n = len(cards)
     fig = Figure(figsize=(min(22.0, 3.6 + 0.55 * n), 1.6 + 0.36 * len(cats) + min(1.6, 0.09 * max(map(len, labels)))),
                  layout="constrained")
@@ -391,9 +396,9 @@ def categories_figure(cards: Sequence[Card], labels: list[str], task: str) -> Fi
     return fig
 
 
-def _category_bars(task: str, cats: list[str], objs: list[dict[str, Any] | None], scale: float, unit: str) -> Figure:
+def _category_bars(task: str, cats: list[str], objs: list[Metric | None], scale: float, unit: str) -> Figure:
     """One card's per-category metric as horizontal bars with 95% intervals, values written at the bar ends."""
-    vals = np.array([_interval(o, ("value", "ci_low", "ci_high")) for o in objs]) * scale
+    vals = np.array([_metric_triple(o) for o in objs]) * scale
     fig = Figure(figsize=(7.0, 1.2 + 0.32 * len(cats)), layout="constrained")
     ax = fig.add_subplot()
     rows = np.arange(len(cats))
@@ -474,7 +479,7 @@ def card_images(card: Card) -> list[tuple[str, bytes]]:
 
 
 def check_same_suite(cards: Sequence[Card]) -> None:
-    suites = {(c["suite"]["name"], c["suite"]["version"]) for c in cards}
+    suites = {(c.suite.name, c.suite.version) for c in cards}
     if len(suites) > 1:
         names = ", ".join(f"{n} v{v}" for n, v in sorted(suites))
         raise UserError(f"cards come from different suites ({names}); plot cards of one suite at a time")
@@ -499,7 +504,7 @@ def write_plots(cards: Sequence[Card], out: Path, x: Sequence[str] | None = None
 
 def cli_plot(args: argparse.Namespace) -> int:
     cards = [load_card(p)[0] for p in args.cards]
-    flagged = [c["run"]["run_name"] for c in cards if c["run"]["demo"] or c["run"]["partial"]]
+    flagged = [c.run.run_name for c in cards if c.run.demo or c.partial]
     if flagged:
         print(f"warning: {len(flagged)} card(s) are demo or partial runs (e.g. {flagged[0]}); "
               "their scores are not comparable with full runs", file=sys.stderr)

@@ -20,7 +20,7 @@ DEFAULT_MAX_UNSCORED = 0.05
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class SuiteRequirement(_Frozen):
@@ -70,6 +70,21 @@ class NonInferiority(_Frozen):
         return f"axis {self.axis}" if self.axis else f"{self.task} {self.metric}"
 
 
+class Superiority(_Frozen):
+    """Against a baseline: the metric (or axis) moved by at least `margin` in `direction` (e.g. a forget set got
+    worse), proven by the paired interval lying wholly beyond the margin."""
+
+    axis: Axis | None = None
+    task: str | None = None
+    metric: str | None = None
+    margin: float
+    direction: Literal["worse", "better"]
+
+    @property
+    def subject(self) -> str:
+        return f"axis {self.axis}" if self.axis else f"{self.task} {self.metric}"
+
+
 class Policy(_Frozen):
     name: str
     description: str = ""
@@ -78,6 +93,7 @@ class Policy(_Frozen):
     requirements: Requirements = Requirements()
     bounds: tuple[Bound, ...] = ()
     non_inferiority: tuple[NonInferiority, ...] = ()
+    superiority: tuple[Superiority, ...] = ()
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

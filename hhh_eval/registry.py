@@ -56,6 +56,7 @@ class TaskSpec(Frozen):
     default_judge: str | None = None  # judged tasks: the judge used unless the run names one of an accepted kind
     category_field: str | None = None  # doc field for per-category metrics
     prompt_field: str | None = None  # judged tasks: doc field holding the user's prompt as written
+    cluster_field: str | None = None  # doc field whose equal values are one cluster (resampled together)
 
     @property
     def judged(self) -> bool:
@@ -150,6 +151,7 @@ def _task_from_yaml(path: Path, axis: Axis) -> TaskSpec:
             default_judge=meta.get("default_judge"),
             category_field=meta.get("category_field"),
             prompt_field=meta.get("prompt_field"),
+            cluster_field=meta.get("cluster_field"),
         )
     except (KeyError, TypeError, ValidationError) as exc:
         raise UserError(f"task file {path} is malformed ({exc.__class__.__name__}: {exc}); fix the YAML") from None

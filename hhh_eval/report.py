@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hhh_eval.card import load_card
+from hhh_eval.card import AxisResult, Card, Metric, TaskResult, load_card
 from hhh_eval.fileio import atomic_write_text
 from hhh_eval.judging import UNSCORED_WARN_SHARE
 from hhh_eval.registry import AXES
+from hhh_eval.text import md_escape
 
 DASH = "—"
 
@@ -37,12 +38,6 @@ class Section:
 # ---------------------------------------------------------------- formatting
 
 
-def is_rate(metric: dict[str, Any]) -> bool:
-    """A metric whose value and interval lie in [0, 1]: shown as a percentage."""
-    values = [metric.get(k) for k in ("value", "ci_low", "ci_high")]
-    return all(v is None or 0.0 <= v <= 1.0 for v in values)
-
-
 def fmt_score(value: float | None) -> str:
     return DASH if value is None else f"{value:.1f}"
 
@@ -51,25 +46,25 @@ def fmt_interval(low: float | None, high: float | None) -> str:
     return DASH if low is None or high is None else f"[{low:.1f}, {high:.1f}]"
 
 
-def fmt_metric_value(metric: dict[str, Any]) -> str:
-    v = metric["value"]
+def fmt_metric_value(metric: Metric) -> str:
+    v = metric.value
     if v is None:
         return DASH
-    return f"{100 * v:.1f}%" if is_rate(metric) else f"{v:.4g}"
+    return f"{100 * v:.1f}%"
 
 
-def fmt_metric_interval(metric: dict[str, Any]) -> str:
-    lo, hi = metric["ci_low"], metric["ci_high"]
+def fmt_metric_interval(metric: Metric) -> str:
+    lo, hi = metric.ci_low, metric.ci_high
     if lo is None or hi is None:
         return DASH
-    return f"[{100 * lo:.1f}, {100 * hi:.1f}]%" if is_rate(metric) else f"[{lo:.4g}, {hi:.4g}]"
+    return f"[{100 * lo:.1f}, {100 * hi:.1f}]%"
 
 
-def fmt_stderr(metric: dict[str, Any]) -> str:
-    se = metric["stderr"]
+def fmt_stderr(metric: Metric) -> str:
+    se = metric.stderr
     if se is None:
         return DASH
-    return f"{100 * se:.2f} pp" if is_rate(metric) else f"{se:.3g}"
+    return f"{100 * se:.2f} pp"
 
 
 def _kv(mapping: dict[str, Any] | None) -> str:
@@ -80,184 +75,187 @@ def _or_dash(value: Any) -> str:
     return DASH if value is None or value == "" else str(value)
 
 
-def unscored_share(task: dict[str, Any]) -> float:
-    return task["n_unscored"] / task["n"] if task["n"] else 0.0
+def unscored_share(task: TaskResult) -> float:
+    return task.n_unscored / task.n if task.n else 0.0
 
 
 def _yes_no(flag: bool) -> str:
     return "yes" if flag else "no"
 
 
-def axis_items(card: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+def axis_items(card: Card) -> list[tuple[str, AxisResult]]:
     """The card's axes in the fixed order helpfulness, honesty, harmlessness."""
-    return [(a, card["axes"][a]) for a in AXES if a in card["axes"]]
+    return [(a, card.axes[a]) for a in AXES if a in card.axes]
 
 
-def task_items(card: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+def task_items(card: Card) -> list[tuple[str, TaskResult]]:
     """The card's tasks grouped by axis (in axis order), by name within an axis."""
-    return sorted(card["tasks"].items(), key=lambda kv: (AXES.index(kv[1]["axis"]), kv[0]))
+    return sorted(card.tasks.items(), key=lambda kv: (AXES.index(kv[1].axis), kv[0]))
 
 
 # ---------------------------------------------------------------- content
 
 
-def card_warnings(card: dict[str, Any]) -> list[str]:
+def card_warnings(card: Card) -> list[str]:
     """What a reader must know before trusting the numbers, one line each."""
-    run = card["run"]
+    run = card.run
     out = []
-    if run["demo"]:
-        out.append("DEMO RUN: a tiny local model on sample items; demo scores mean nothing.")
-    if run["limit"] is not None or run["partial"]:
-        limit = f"at most {run['limit']} items per task" if run["limit"] is not None else "not every item scored"
+    if run.demo:
+        items = "sample items" if run.data_source == "demo" else "the real data"
+        out.append(f"DEMO RUN: a tiny local model on {items}; demo scores mean nothing.")
+    if card.partial:
+        limit = f"at most {run.limit} items per task" if run.limit is not None else "not every item scored"
         out.append(f"PARTIAL RUN ({limit}): scores are not comparable with full runs.")
-    unscored = [f"{name} {t['n_unscored']} of {t['n']} ({100 * unscored_share(t):.1f}%)"
+    unscored = [f"{name} {t.n_unscored} of {t.n} ({100 * unscored_share(t):.1f}%)"
                 for name, t in task_items(card) if unscored_share(t) > UNSCORED_WARN_SHARE]
     if unscored:
         out.append(f"MANY UNSCORED ITEMS (over {100 * UNSCORED_WARN_SHARE:.0f}% of a task): {'; '.join(unscored)}. "
                    "Unscored items are never counted as correct or safe; check the judge.")
     for axis, entry in axis_items(card):
-        if entry["tasks_missing"]:
-            out.append(f"{axis} score leaves out missing task(s): {', '.join(entry['tasks_missing'])}.")
+        if entry.tasks_missing:
+            out.append(f"{axis} score leaves out missing task(s): {', '.join(entry.tasks_missing)}.")
     return out
 
 
-def _summary(card: dict[str, Any]) -> str:
-    axes = "; ".join(f"{axis} {fmt_score(a['score'])} (95% CI {fmt_interval(a['ci_low'], a['ci_high'])})"
+def _summary(card: Card) -> str:
+    axes = "; ".join(f"{axis} {fmt_score(a.score)} (95% CI {fmt_interval(a.ci_low, a.ci_high)})"
                      for axis, a in axis_items(card)) or "no axis scores"
-    suite = card["suite"]
-    return (f"{card['model']['name']} on suite {suite['name']} v{suite['version']} ({len(card['tasks'])} tasks): "
+    suite = card.suite
+    return (f"{card.model.name} on suite {suite.name} v{suite.version} ({len(card.tasks)} tasks): "
             f"{axes}. Scores are 0-100, higher is better.")
 
 
-def _axes_table(card: dict[str, Any]) -> Table:
+def _axes_table(card: Card) -> Table:
     rows = tuple(
-        (axis, fmt_score(a["score"]), fmt_interval(a["ci_low"], a["ci_high"]), a["ci_method"],
-         ", ".join(f"{t} {w:g}" for t, w in a["weights"].items()) or DASH, ", ".join(a["tasks_missing"]) or DASH)
+        (axis, fmt_score(a.score), fmt_interval(a.ci_low, a.ci_high), a.ci_method,
+         ", ".join(f"{t} {w:g}" for t, w in a.weights.items()) or DASH, ", ".join(a.tasks_missing) or DASH)
         for axis, a in axis_items(card)
     )
     return Table(("Axis", "Score", "95% CI", "CI method", "Weights", "Missing tasks"), rows)
 
 
-def _tasks_table(card: dict[str, Any]) -> Table:
+def _tasks_table(card: Card) -> Table:
     rows = []
     for name, t in task_items(card):
-        m = t["metrics"][t["headline"]]
-        s = t["score"]
-        n = str(t["n"]) if t["n"] == t["n_total"] else f"{t['n']} of {t['n_total']}"
-        unscored = f"{t['n_unscored']} ({100 * unscored_share(t):.1f}%)"
-        rows.append((name, t["axis"], t["headline"], fmt_metric_value(m), fmt_metric_interval(m), m["ci_method"],
-                     fmt_score(s["value"]), fmt_interval(s["ci_low"], s["ci_high"]), n, unscored,
-                     _or_dash(t["judge"]), _yes_no(t["complete"])))
+        m = t.metrics[t.headline]
+        s = t.score
+        n = str(t.n) if t.n == t.n_total else f"{t.n} of {t.n_total}"
+        unscored = f"{t.n_unscored} ({100 * unscored_share(t):.1f}%)"
+        rows.append((name, t.axis, t.headline, fmt_metric_value(m), fmt_metric_interval(m), m.ci_method,
+                     fmt_score(s.value), fmt_interval(s.ci_low, s.ci_high), n, unscored,
+                     _or_dash(t.judge), _yes_no(t.complete)))
     headers = ("Task", "Axis", "Headline", "Value", "95% CI", "CI method", "Score", "Score 95% CI", "n", "Unscored",
                "Judge", "Complete")
     return Table(headers, tuple(rows))
 
 
-def _metrics_table(card: dict[str, Any]) -> Table:
+def _metrics_table(card: Card) -> Table:
     rows = tuple(
-        (name, metric, fmt_metric_value(m), fmt_metric_interval(m), fmt_stderr(m), m["ci_method"],
-         "higher" if m["higher_is_better"] else "lower", str(m["n"]))
-        for name, t in task_items(card) for metric, m in t["metrics"].items()
+        (name, metric, fmt_metric_value(m), fmt_metric_interval(m), fmt_stderr(m), m.ci_method,
+         "higher" if m.higher_is_better else "lower", str(m.n))
+        for name, t in task_items(card) for metric, m in t.metrics.items()
     )
     return Table(("Task", "Metric", "Value", "95% CI", "Stderr", "CI method", "Better", "n"), rows)
 
 
-def _category_section(name: str, task: dict[str, Any]) -> Section:
-    metrics = sorted({m for cat in task["categories"].values() for m in cat})
+def _category_section(name: str, task: TaskResult) -> Section:
+    categories = task.categories or {}
+    metrics = sorted({m for cat in categories.values() for m in cat})
     headers = ("Category", *(h for m in metrics for h in (m, "95% CI", "n")))
     rows = []
-    for cat, entry in sorted(task["categories"].items()):
+    for cat, entry in sorted(categories.items()):
         cells: list[str] = [cat]
         for m in metrics:
             obj = entry.get(m)
-            cells += [fmt_metric_value(obj), fmt_metric_interval(obj), str(obj["n"])] if obj else [DASH] * 3
+            cells += [fmt_metric_value(obj), fmt_metric_interval(obj), str(obj.n)] if obj else [DASH] * 3
         rows.append(tuple(cells))
     return Section(f"Per-category results: {name}", tables=(Table(headers, tuple(rows)),))
 
 
-def _datasets_table(card: dict[str, Any]) -> Table:
+def _datasets_table(card: Card) -> Table:
     rows = tuple(
-        (name, t["version"], t["dataset"]["path"], _or_dash(t["dataset"]["config"]), t["dataset"]["split"],
-         t["dataset"]["fingerprint"][:12], t["output_type"], _yes_no(t["chat_template_applied"]))
+        (name, t.version, t.dataset.path, _or_dash(t.dataset.config), t.dataset.split,
+         t.dataset.fingerprint[:12], t.output_type, _yes_no(t.chat_template_applied),
+         t.clustering.field or "none", f"{t.clustering.n_clusters} (largest {t.clustering.largest})")
         for name, t in task_items(card)
     )
-    return Table(("Task", "Version", "Dataset", "Config", "Split", "Fingerprint", "Output type", "Chat template"),
-                 rows)
+    return Table(("Task", "Version", "Dataset", "Config", "Split", "Fingerprint", "Output type", "Chat template",
+                  "Cluster field", "Clusters"), rows)
 
 
-def _judges_table(card: dict[str, Any]) -> Table:
+def _judges_table(card: Card) -> Table:
     rows = tuple(
-        (key, j["kind"], j["version"], _or_dash(j["model"]), _or_dash(j["prompt_sha256"]), _or_dash(j.get("threshold")),
-         ", ".join(t for t, task in task_items(card) if task["judge"] == key) or DASH)
-        for key, j in card["judges"].items()
+        (key, j.kind, j.version, _or_dash(j.model), _or_dash(j.prompt_sha256), _or_dash(j.threshold),
+         ", ".join(t for t, task in task_items(card) if task.judge == key) or DASH)
+        for key, j in card.judges.items()
     )
     return Table(("Judge", "Kind", "Version", "Model", "Prompt SHA-256", "Threshold", "Tasks"), rows)
 
 
-def _provenance_table(card: dict[str, Any]) -> Table:
-    model, run, harness, suite = card["model"], card["run"], card["harness"], card["suite"]
-    dirty = "" if harness["git_dirty"] is None else (" (dirty)" if harness["git_dirty"] else " (clean)")
+def _provenance_table(card: Card) -> Table:
+    model, run, harness, suite = card.model, card.run, card.harness, card.suite
+    dirty = "" if harness.git_dirty is None else (" (dirty)" if harness.git_dirty else " (clean)")
     rows = (
-        ("Model", model["name"]),
-        ("Source", model["source"]),
-        ("Revision", _or_dash(model["revision"])),
-        ("Fingerprint", _or_dash(model["fingerprint"])),
-        ("Backend", model["backend"]),
-        ("Model args", _kv(model["model_args"])),
-        ("dtype", _or_dash(model["dtype"])),
-        ("Model identity SHA-256", model["identity_sha256"]),
-        ("Chat template SHA-256", _or_dash(model["chat_template_sha256"])),
-        ("System prompt", _or_dash(model["system_prompt"])),
-        ("Harness", f"{harness['name']} {harness['version']}"),
-        ("Harness git revision", _or_dash(harness["git_revision"]) + dirty),
-        ("lm-eval version", harness["lm_eval_version"]),
-        ("Python", harness["python"]),
-        ("Packages", ", ".join(f"{p} {v}" for p, v in sorted(harness["packages"].items()) if v) or DASH),
-        ("Seed", str(run["seed"])),
-        ("Batch size", _or_dash(run["batch_size"])),
-        ("Generation kwargs", _kv(run["gen_kwargs"])),
-        ("Limit", _or_dash(run["limit"])),
-        ("Data source", run["data_source"]),
-        ("Suite", f"{suite['name']} v{suite['version']}"),
-        ("Run name", run["run_name"]),
-        ("Labels", _kv(run.get("labels"))),
-        ("Created at", card["created_at"]),
-        ("Schema version", card["schema_version"]),
+        ("Model", model.name),
+        ("Source", model.source),
+        ("Revision", _or_dash(model.revision)),
+        ("Fingerprint", _or_dash(model.fingerprint)),
+        ("Backend", model.backend),
+        ("Model args", _kv(model.model_args)),
+        ("dtype", _or_dash(model.dtype)),
+        ("Model identity SHA-256", model.identity_sha256),
+        ("Chat template SHA-256", _or_dash(model.chat_template_sha256)),
+        ("System prompt", _or_dash(model.system_prompt)),
+        ("Harness", f"{harness.name} {harness.version}"),
+        ("Harness git revision", _or_dash(harness.git_revision) + dirty),
+        ("lm-eval version", harness.lm_eval_version),
+        ("Python", harness.python),
+        ("Packages", ", ".join(f"{p} {v}" for p, v in sorted(harness.packages.items()) if v) or DASH),
+        ("Seed", str(run.seed)),
+        ("Batch size", _or_dash(run.batch_size)),
+        ("Generation kwargs", _kv(run.gen_kwargs)),
+        ("Limit", _or_dash(run.limit)),
+        ("Data source", run.data_source),
+        ("Suite", f"{suite.name} v{suite.version}"),
+        ("Run name", run.run_name),
+        ("Labels", _kv(run.labels)),
+        ("Created at", card.created_at),
+        ("Schema version", card.schema_version),
     )
     return Table(("Field", "Value"), rows)
 
 
-def _notes(card: dict[str, Any]) -> tuple[str, ...]:
+def _notes(card: Card) -> tuple[str, ...]:
     return tuple(f"{name} / {metric}: {note}" for name, t in task_items(card)
-                 for metric, note in sorted(t.get("metric_notes", {}).items()))
+                 for metric, note in sorted((t.metric_notes or {}).items()))
 
 
-def report_sections(card: dict[str, Any]) -> list[Section]:
+def report_sections(card: Card) -> list[Section]:
     """The report's content, shared by the Markdown and HTML renderings."""
     sections = [
         Section("Axes", tables=(_axes_table(card),)),
         Section("Tasks", paragraphs=_notes(card), tables=(_tasks_table(card),)),
         Section("All metrics", tables=(_metrics_table(card),)),
     ]
-    sections += [_category_section(name, t) for name, t in task_items(card) if t.get("categories")]
+    sections += [_category_section(name, t) for name, t in task_items(card) if t.categories]
     sections += [
         Section("Datasets", tables=(_datasets_table(card),)),
-        Section("Judges", paragraphs=() if card["judges"] else ("No judged tasks.",),
-                tables=(_judges_table(card),) if card["judges"] else ()),
+        Section("Judges", paragraphs=() if card.judges else ("No judged tasks.",),
+                tables=(_judges_table(card),) if card.judges else ()),
         Section("Provenance", tables=(_provenance_table(card),)),
     ]
     return sections
 
 
-def report_title(card: dict[str, Any]) -> str:
-    return f"hhh-eval report: {card['model']['name']} / {card['run']['run_name']}"
+def report_title(card: Card) -> str:
+    return f"hhh-eval report: {card.model.name} / {card.run.run_name}"
 
 
 # ---------------------------------------------------------------- Markdown
 
 
 def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return md_escape(text)
 
 
 def _md_table(table: Table) -> str:
@@ -266,16 +264,16 @@ def _md_table(table: Table) -> str:
     return "\n".join(lines)
 
 
-def markdown_text(card: dict[str, Any]) -> str:
-    parts = [f"# {report_title(card)}", _summary(card)]
-    parts += [f"> **Warning:** {w}" for w in card_warnings(card)]
+def markdown_text(card: Card) -> str:
+    parts = [f"# {md_escape(report_title(card))}", md_escape(_summary(card))]
+    parts += [f"> **Warning:** {md_escape(w)}" for w in card_warnings(card)]
     for section in report_sections(card):
-        parts.append(f"## {section.title}")
-        parts += list(section.paragraphs) + [_md_table(t) for t in section.tables]
+        parts.append(f"## {md_escape(section.title)}")
+        parts += [md_escape(p) for p in section.paragraphs] + [_md_table(t) for t in section.tables]
     return "\n\n".join(parts) + "\n"
 
 
-def write_markdown(card: dict[str, Any], run_dir: Path) -> Path:
+def write_markdown(card: Card, run_dir: Path) -> Path:
     """Write run_dir/report.md atomically."""
     path = Path(run_dir) / "report.md"
     atomic_write_text(path, markdown_text(card))
@@ -309,7 +307,7 @@ def _html_figure(title: str, png: bytes) -> str:
             f"<figcaption>{html.escape(title)}</figcaption></figure>")
 
 
-def html_text(card: dict[str, Any], images: list[tuple[str, bytes]]) -> str:
+def html_text(card: Card, images: list[tuple[str, bytes]]) -> str:
     """The report as one HTML document; `images` are (caption, PNG bytes), embedded inline."""
     title = html.escape(report_title(card))
     parts = [f"<h1>{title}</h1>", f"<p>{html.escape(_summary(card))}</p>"]
@@ -326,7 +324,7 @@ def html_text(card: dict[str, Any], images: list[tuple[str, bytes]]) -> str:
             f"<style>{_CSS}</style></head><body>\n{body}\n</body></html>\n")
 
 
-def write_html(card: dict[str, Any], run_dir: Path) -> Path:
+def write_html(card: Card, run_dir: Path) -> Path:
     """Write run_dir/report.html atomically: one file, plots embedded as PNG data, no external links."""
     from hhh_eval.plots import card_images
 

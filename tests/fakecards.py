@@ -3,7 +3,7 @@
 Each task's items have a fixed latent difficulty (seeded by the task name only), so every run has the SAME items
 (same doc_hash per index) and runs of similar models are correlated item by item, as real runs are. A run's
 per-item values are drawn from its own seed; `shift[task]` moves the task's success rate. Every number on the card
-is computed from those per-item values with hhh_eval.stats.
+is computed from those per-item values by hhh_eval.scoring, the card built through the typed models.
 """
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from hhh_eval import stats
-from hhh_eval.card import write_card
-from hhh_eval.fileio import atomic_write_text, dumps, sha256_text
-from hhh_eval.scoring import mover_interval, score_of
+from hhh_eval.card import SCHEMA_VERSION, Card, ItemScore, write_card
+from hhh_eval.card.io import scores_text
+from hhh_eval.fileio import atomic_write_text, sha256_text
+from hhh_eval.registry import MetricSpec, SuiteEntry, SuiteSpec, TaskSpec
+from hhh_eval.scoring import axis_results, task_result
+from hhh_eval.stats import cluster_key
 
 HARM_CATEGORIES = (
     "animal_abuse", "child_abuse", "controversial_topics", "discrimination", "drug_abuse", "financial_crime",
@@ -84,82 +86,79 @@ def _item_values(task: FakeTask, n: int, seed: int, shift: float) -> dict[str, n
     return values
 
 
-def _metric_obj(values: np.ndarray, higher_is_better: bool, seed: int) -> dict[str, Any]:
-    iv = stats.metric_interval(values, seed=seed)
-    return {"value": iv.value, "ci_low": iv.low, "ci_high": iv.high, "stderr": iv.stderr, "ci_method": iv.method,
-            "higher_is_better": higher_is_better, "n": iv.n}
+def fake_spec(task: FakeTask) -> TaskSpec:
+    """The TaskSpec a fake task would have (metrics with their directions, categories, judged or not)."""
+    metrics = [MetricSpec(name=task.metric, higher_is_better=task.higher_is_better,
+                          kind="judged" if task.judged else "item")]
+    if task.extra_metric:
+        metrics.append(MetricSpec(name=task.extra_metric, higher_is_better=False,
+                                  kind="judged" if task.judged else "item"))
+    return TaskSpec(name=task.name, axis=task.axis, version="1", yaml_path=Path(f"{task.name}.yaml"),
+                    output_type="generate_until" if task.judged else "multiple_choice",
+                    dataset_path=f"fake/{task.name}", dataset_name=None, split="test", metrics=tuple(metrics),
+                    judge_kinds=("refusal",) if task.judged else (), category_field="category" if task.categories
+                    else None)
 
 
-def _fake_task(task: FakeTask, *, seed: int, shift: float, n: int, unscored: int, judge: str,
-               suite_version: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The card entry and the scores rows of one task."""
+def fake_rows(task: FakeTask, *, seed: int, shift: float, n: int, unscored: int) -> list[ItemScore]:
+    """The scores rows of one fake task."""
     values = _item_values(task, n, seed, shift)
     scored = np.ones(n, bool)
     scored[np.random.default_rng([seed, _task_seed(task.name), 1]).choice(n, min(unscored, n), replace=False)] = False
     cats = [task.categories[i % len(task.categories)] if task.categories else None for i in range(n)]
-    rows = [{"doc_id": i, "doc_hash": sha256_text(f"{task.name}/{i}"), "category": cats[i],
-             "metrics": {m: (float(v[i]) if scored[i] else None) for m, v in values.items()}} for i in range(n)]
-    hib = {m: (task.higher_is_better if m == task.metric else False) for m in values}
-    metrics = {m: _metric_obj(v[scored], hib[m], seed) for m, v in values.items()}
-    entry: dict[str, Any] = {
-        "axis": task.axis, "version": "1", "output_type": "generate_until" if task.judged else "multiple_choice",
-        "dataset": {"path": f"fake/{task.name}", "config": None, "split": "test",
-                    "fingerprint": sha256_text(f"{task.name}/{suite_version}")},
-        "n": n, "n_total": task.size, "n_scored": int(scored.sum()), "n_unscored": int((~scored).sum()),
-        "complete": n == task.size, "judge": judge if task.judged else None,
-        "headline": task.metric, "score": score_of(metrics[task.metric]),
-        "metrics": metrics, "chat_template_applied": task.judged,
+    return [ItemScore(doc_id=i, doc_hash=sha256_text(f"{task.name}/{i}"), category=cats[i],
+                      cluster=cluster_key(f"fake/{task.name}", f"doc:{i}"),
+                      metrics={m: (float(v[i]) if scored[i] else None) for m, v in values.items()}) for i in range(n)]
+
+
+def _suite(name: str, version: str, tasks: tuple[FakeTask, ...]) -> SuiteSpec:
+    axes = {axis: tuple(SuiteEntry(task=t.name, metric=t.metric, weight=1.0) for t in tasks if t.axis == axis)
+            for axis in ("helpfulness", "honesty", "harmlessness")}
+    return SuiteSpec(name=name, version=version, axes={a: e for a, e in axes.items() if e})
+
+
+def _header(name: str, seed: int, model: str, labels: dict | None, limit: int | None, judge: str,
+            suite: SuiteSpec) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION, "created_at": "2025-01-01T00:00:00Z",
+        "harness": {"name": "hhh-eval", "version": "0.1.0", "git_revision": None, "git_dirty": None,
+                    "lm_eval_version": "0.4.13", "python": "3.11", "packages": {}},
+        "model": {"name": model, "backend": "hf", "source": "hub", "revision": None, "fingerprint": None,
+                  "model_args": {"pretrained": model}, "dtype": None,
+                  "identity_sha256": sha256_text(model), "chat_template_sha256": None, "system_prompt": None},
+        "run": {"run_name": name, "seed": seed, "limit": limit, "partial": limit is not None, "batch_size": 1,
+                "gen_kwargs": None, "data_source": "data_dir", "demo": False, "labels": dict(labels or {})},
+        "suite": {"name": suite.name, "version": suite.version},
+        "judges": {judge: {"name": judge, "version": "1", "kind": JUDGE_KINDS.get(judge, "harm"), "model": None,
+                           "prompt_sha256": None, "threshold": None}},
     }
-    if task.categories:
-        cat_arr = np.array(cats)
-        entry["categories"] = {c: {task.metric: _metric_obj(values[task.metric][scored & (cat_arr == c)],
-                                                            task.higher_is_better, seed)}
-                               for c in task.categories}
-    return entry, rows
 
 
 def fake_card_and_scores(name: str, *, seed: int, shift: dict[str, float] | None = None, n: int | None = 200,
                          labels: dict | None = None, judge: str = "refusal", suite: str = "hhh-core",
                          suite_version: str = "1", limit: int | None = None, unscored: int = 0,
                          model: str | None = None, tasks: tuple[FakeTask, ...] = TASKS,
-                         ) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
-    """A card dict and its scores rows per task. n=None: every task at full size; limit caps items per task."""
+                         ) -> tuple[Card, dict[str, list[ItemScore]]]:
+    """A card and its scores rows per task. n=None: every task at full size; limit caps items per task."""
     shift = shift or {}
-    card_tasks: dict[str, Any] = {}
-    scores: dict[str, list[dict[str, Any]]] = {}
+    spec = _suite(suite, suite_version, tasks)
+    results, scores = {}, {}
     for task in tasks:
         size = min(task.size if n is None else n, limit or task.size)
-        card_tasks[task.name], scores[task.name] = _fake_task(
-            task, seed=seed, shift=shift.get(task.name, 0.0), n=size, unscored=unscored, judge=judge,
-            suite_version=suite_version)
-    axes = {}
-    for axis in ("helpfulness", "honesty", "harmlessness"):
-        members = [t for t in tasks if t.axis == axis and card_tasks[t.name]["score"]["value"] is not None]
-        if not members:
-            continue
-        score, low, high = mover_interval([card_tasks[t.name]["score"] for t in members], [1.0] * len(members))
-        axes[axis] = {"score": score, "ci_low": low, "ci_high": high, "ci_method": "mover",
-                      "weights": {t.name: 1.0 for t in members}, "tasks_missing": []}
-    model_name = model or f"fake/{name}"
-    card = {
-        "schema_version": "1.0", "created_at": "2025-01-01T00:00:00Z",
-        "harness": {"name": "hhh-eval", "version": "0.1.0", "git_revision": None, "git_dirty": None,
-                    "lm_eval_version": "0.4.13", "python": "3.11", "packages": {}},
-        "model": {"name": model_name, "backend": "hf", "source": "hub", "revision": None, "fingerprint": None,
-                  "model_args": {"pretrained": model_name}, "dtype": None,
-                  "identity_sha256": sha256_text(model_name), "chat_template_sha256": None, "system_prompt": None},
-        "run": {"run_name": name, "seed": seed, "limit": limit, "partial": limit is not None, "batch_size": 1,
-                "gen_kwargs": None, "data_source": "data_dir", "demo": False, "labels": dict(labels or {})},
-        "suite": {"name": suite, "version": suite_version},
-        "judges": {judge: {"name": judge, "version": "1", "kind": JUDGE_KINDS.get(judge, "harm"), "model": None,
-                           "prompt_sha256": None, "threshold": None}},
-        "tasks": card_tasks, "axes": axes,
-    }
+        rows = scores[task.name] = fake_rows(task, seed=seed, shift=shift.get(task.name, 0.0), n=size,
+                                             unscored=unscored)
+        entry = next(e for entries in spec.axes.values() for e in entries if e.task == task.name)
+        results[task.name] = task_result(
+            fake_spec(task), entry, rows, n_total=task.size, judge=judge if task.judged else None, limit=limit,
+            fingerprint=sha256_text(f"{task.name}/{suite_version}/{size}"), chat_applied=task.judged, seed=seed,
+            scores_sha256=sha256_text(scores_text(rows)))
+    card = Card.model_validate({**_header(name, seed, model or f"fake/{name}", labels, limit, judge, spec),
+                                "tasks": results, "axes": axis_results(spec, results, scores, seed)})
     return card, scores
 
 
-def fake_card(name: str, *, seed: int, **options: Any) -> dict[str, Any]:
-    """Just the card dict of `fake_run` (same options, no files)."""
+def fake_card(name: str, *, seed: int, **options: Any) -> Card:
+    """Just the card of `fake_run` (same options, no files)."""
     return fake_card_and_scores(name, seed=seed, **options)[0]
 
 
@@ -171,6 +170,6 @@ def fake_run(root: Path, name: str, *, seed: int, **options: Any) -> Path:
     card, scores = fake_card_and_scores(name, seed=seed, **options)
     run_dir = Path(root) / name
     for task, rows in scores.items():
-        atomic_write_text(run_dir / "scores" / f"{task}.jsonl", "".join(dumps(r) + "\n" for r in rows))
+        atomic_write_text(run_dir / "scores" / f"{task}.jsonl", scores_text(rows))
     write_card(card, run_dir)
     return run_dir

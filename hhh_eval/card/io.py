@@ -1,0 +1,134 @@
+"""report_card.json: strict reading (no NaN/Infinity tokens), validation against the JSON Schema and the typed
+models, and validated atomic writes. `hhh-eval validate` reports every problem it finds."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from functools import cache
+from importlib import resources
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from hhh_eval.card.models import SCHEMA_VERSION, Card, ItemScore
+from hhh_eval.errors import UserError
+from hhh_eval.fileio import atomic_write_json, dumps
+
+CARD_NAME = "report_card.json"
+
+
+@cache
+def _validator() -> Any:
+    import jsonschema
+
+    schema = json.loads(resources.files("hhh_eval").joinpath("schema/report_card.schema.json").read_text())
+    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+
+
+def _reject_constant(token: str) -> float:
+    raise ValueError(f"non-finite number {token} (strict JSON has no NaN or Infinity)")
+
+
+def parse_strict(text: str) -> Any:
+    """JSON text to data; NaN, Infinity and -Infinity tokens are errors (ValueError)."""
+    return json.loads(text, parse_constant=_reject_constant)
+
+
+def _model_errors(data: Any) -> list[str]:
+    try:
+        Card.model_validate(data)
+    except ValidationError as exc:
+        return [f"{'/'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in exc.errors()]
+    return []
+
+
+def card_errors(data: Any) -> list[str]:
+    """Every problem of a parsed card, one line each: JSON Schema violations, then typed-model violations
+    (value outside its interval, inconsistent counts). Empty when valid."""
+    errors = sorted(_validator().iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    lines = [f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in errors]
+    return lines or _model_errors(data)
+
+
+def scores_text(rows: Sequence[ItemScore]) -> str:
+    """scores/<task>.jsonl as written (one ItemScore per line, deterministic); its sha256 goes on the card."""
+    return "".join(dumps(r.model_dump(mode="json")) + "\n" for r in rows)
+
+
+def card_path(path: str | Path) -> Path:
+    """report_card.json given itself or the run folder that holds it."""
+    p = Path(path)
+    p = p / CARD_NAME if p.is_dir() else p
+    if not p.is_file():
+        raise UserError(f"no report card at {p}; pass a report_card.json or a run folder that holds one")
+    return p
+
+
+def _read(p: Path) -> Any:
+    """The parsed card file; a UserError for unreadable, non-UTF-8 or non-strict JSON."""
+    try:
+        return parse_strict(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise UserError(f"{p} is not UTF-8 text; pass a report_card.json written by hhh-eval") from None
+    except OSError as exc:
+        raise UserError(f"cannot read {p} ({exc.strerror}); pass a readable report_card.json") from None
+    except ValueError as exc:
+        raise UserError(f"{p} is not valid JSON ({str(exc).splitlines()[0]}); pass a report card written by "
+                        "hhh-eval") from None
+
+
+def _old_schema(data: Any, p: Path) -> UserError | None:
+    version = data.get("schema_version") if isinstance(data, dict) else None
+    if version is None or version == SCHEMA_VERSION:
+        return None
+    return UserError(f"{p} is a schema {version} card from another hhh-eval version (this one reads "
+                     f"{SCHEMA_VERSION}); rebuild it by re-running its command (manifest.json 'command'): "
+                     "finished answers are reused")
+
+
+def load_card(path: str | Path) -> tuple[Card, Path]:
+    """A validated card and its run folder, from a card path or a run folder."""
+    p = card_path(path)
+    data = _read(p)
+    if (old := _old_schema(data, p)) is not None:
+        raise old
+    errors = card_errors(data)
+    if errors:
+        raise UserError(f"{p} is not a valid report card ({errors[0]}; {len(errors)} problem(s)); "
+                        f"run 'hhh-eval validate {p}'")
+    return Card.model_validate(data), p.parent
+
+
+def check_card(card: Card) -> None:
+    """Raise if hhh-eval itself built an invalid card (a bug, not a user error)."""
+    errors = card_errors(card.to_json())
+    if errors:
+        raise RuntimeError("refusing to write an invalid report card: " + "; ".join(errors[:5]))
+
+
+def write_card(card: Card, run_dir: Path) -> Path:
+    """Validate, then write the card atomically; an invalid card is never written."""
+    check_card(card)
+    path = run_dir / CARD_NAME
+    atomic_write_json(path, card.to_json())
+    return path
+
+
+def cli_validate(args: argparse.Namespace) -> int:
+    p = card_path(args.card)
+    try:
+        data = _read(p)
+    except UserError as exc:
+        print(f"invalid: {exc}")
+        return 1
+    errors = card_errors(data)
+    if errors:
+        print(f"invalid: {p} ({len(errors)} problem(s))")
+        for line in errors:
+            print(f"  {line}")
+        return 1
+    print(f"valid: {p} (schema {data['schema_version']})")
+    return 0

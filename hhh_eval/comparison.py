@@ -1,0 +1,188 @@
+"""The one comparison path: whether two cards are comparable, pairing items by document, paired intervals and
+tests per metric, and axis-level combination. `hhh-eval compare`, `hhh-eval gate` and the sweep report all call
+this module, so they print the same numbers for the same pair of cards.
+
+Per metric (hhh_eval.stats.paired): 0/1 items -> exact McNemar p with Newcombe's interval (clustered items:
+Obuchowski's test, Newcombe on the design-effect-scaled table); other per-item values -> paired t (cluster-
+robust); corpus metrics (F1, calibration error) -> paired cluster bootstrap. Items are paired by doc_hash;
+an item unscored in either run is left out and counted. Clusters are the baseline's.
+
+Per axis: the weighted sum of the tasks' headline differences (in 0-100 points, signed so that positive is
+better) with a MOVER interval from the tasks' paired intervals, correlated where tasks share documents
+(correlations from a joint cluster bootstrap of the paired differences); its p-value is the one consistent with
+that interval. An axis whose task cannot be tested is not tested (the reason names the task).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from hhh_eval.card import Card
+from hhh_eval.runs import RunData, TaskScores
+from hhh_eval.scoring.axes import N_BOOT_CORRELATION, linked_groups
+from hhh_eval.stats import (CORPUS_METRICS, Clusters, Estimate, JointBootstrap, PairedResult, correlations, mover,
+                            p_from_interval, paired_corpus, paired_values)
+from hhh_eval.stats.paired import untested
+
+MISMATCH_SCOPE_ALL = "*"
+
+
+# ---------------------------------------------------------------- comparability
+
+
+def mismatches(base: Card, other: Card) -> dict[str, list[str]]:
+    """What makes two cards not comparable, by scope: '*' (the whole card) or a task name."""
+    found: dict[str, list[str]] = {}
+    if (base.suite.name, base.suite.version) != (other.suite.name, other.suite.version):
+        found[MISMATCH_SCOPE_ALL] = [f"suite {other.suite.name}@{other.suite.version} vs "
+                                     f"{base.suite.name}@{base.suite.version}"]
+    for task in (t for t in base.tasks if t in other.tasks):
+        bt, ot = base.tasks[task], other.tasks[task]
+        reasons = []
+        if bt.version != ot.version:
+            reasons.append(f"{task} version {ot.version} vs {bt.version}")
+        if bt.dataset.fingerprint != ot.dataset.fingerprint:
+            reasons.append(f"{task} was run on different items (dataset fingerprints differ)")
+        if bt.judge != ot.judge:
+            reasons.append(f"{task} judge {ot.judge} vs {bt.judge}")
+        elif bt.judge is not None and base.judges.get(bt.judge) != other.judges.get(ot.judge):
+            reasons.append(f"{task} judge {bt.judge} changed (its identity differs)")
+        if bt.clustering.field != ot.clustering.field:
+            reasons.append(f"{task} clustered by {ot.clustering.field} vs {bt.clustering.field}")
+        if reasons:
+            found[task] = reasons
+    return found
+
+
+# ---------------------------------------------------------------- pairing
+
+
+@dataclass(frozen=True)
+class Pairing:
+    """Positions of the items both runs have, in the baseline (base) and the other run (other)."""
+
+    base: np.ndarray
+    other: np.ndarray
+    n_unmatched: int  # items only one of the runs has
+
+
+def pair_items(base: TaskScores, other: TaskScores) -> Pairing:
+    """Match the other run's items to the baseline's by document key (doc_hash)."""
+    if other.keys == base.keys:
+        idx = np.arange(len(base))
+        return Pairing(idx, idx, 0)
+    pos = base.position
+    found = [(pos[k], j) for j, k in enumerate(other.keys) if k in pos]
+    b_idx = np.array([i for i, _ in found], dtype=np.int64)
+    o_idx = np.array([j for _, j in found], dtype=np.int64)
+    return Pairing(b_idx, o_idx, len(base) + len(other) - 2 * len(found))
+
+
+@dataclass(frozen=True)
+class MetricComparison:
+    """One metric of one task: other - baseline on the paired items (in the metric's own units)."""
+
+    task: str
+    metric: str
+    higher_is_better: bool
+    result: PairedResult
+    n_excluded: int  # paired items unscored in either run
+    n_unmatched: int
+    keys: tuple[str, ...] = ()  # cluster keys of the items tested (baseline's), for axis correlations
+    replicate: object = None  # weights (B, n) -> the difference per row, for axis correlations
+
+
+@dataclass(frozen=True)
+class AxisComparison:
+    """An axis score difference, other - baseline, in 0-100 points (positive = better)."""
+
+    axis: str
+    result: PairedResult
+    tasks: tuple[str, ...]
+
+
+class PairComparison:
+    """A baseline against one other run: per-metric and per-axis paired results, computed once and cached."""
+
+    def __init__(self, base: RunData, other: RunData, seed: int | None = None) -> None:
+        self.base, self.other = base, other
+        self.seed = base.card.run.seed if seed is None else seed  # the baseline's: compare and gate agree
+        self._metrics: dict[tuple[str, str], MetricComparison] = {}
+
+    @cached_property
+    def mismatches(self) -> dict[str, list[str]]:
+        return mismatches(self.base.card, self.other.card)
+
+    def metric(self, task: str, metric: str) -> MetricComparison:
+        """The paired comparison of one task metric (cached)."""
+        key = (task, metric)
+        if key not in self._metrics:
+            self._metrics[key] = self._compare_metric(task, metric)
+        return self._metrics[key]
+
+    def _compare_metric(self, task: str, metric: str) -> MetricComparison:
+        higher = self.base.card.tasks[task].metrics[metric].higher_is_better
+        b, o = self.base.task_scores(task), self.other.task_scores(task)
+        pairing = pair_items(b, o)
+        if metric in CORPUS_METRICS:
+            return self._corpus(task, metric, higher, b, o, pairing)
+        if metric not in b.metrics or metric not in o.metrics:
+            return MetricComparison(task, metric, higher, untested(0, f"no per-item {metric} values"), 0,
+                                    pairing.n_unmatched)
+        a_vals, o_vals = b.metrics[metric][pairing.base], o.metrics[metric][pairing.other]
+        valid = ~np.isnan(a_vals) & ~np.isnan(o_vals)
+        keys = tuple(np.asarray(b.clusters)[pairing.base][valid])
+        result = paired_values(a_vals[valid], o_vals[valid], _clusters(keys))
+        d = o_vals[valid] - a_vals[valid]
+        return MetricComparison(task, metric, higher, result, int(valid.size - valid.sum()), pairing.n_unmatched,
+                                keys, lambda w: (w @ d) / np.maximum(w.sum(axis=1), 1e-12))
+
+    def _corpus(self, task: str, metric: str, higher: bool, b: TaskScores, o: TaskScores,
+                pairing: Pairing) -> MetricComparison:
+        if b.confidence is None or o.confidence is None:
+            return MetricComparison(task, metric, higher, untested(0, "no per-item predictions"), 0,
+                                    pairing.n_unmatched)
+        valid = ~np.isnan(b.confidence[pairing.base]) & ~np.isnan(o.confidence[pairing.other])
+        pa, po = b.predictions(pairing.base[valid]), o.predictions(pairing.other[valid])
+        keys = tuple(np.asarray(b.clusters)[pairing.base][valid])
+        result = paired_corpus(metric, pa, po, self.seed, _clusters(keys))
+        statistic = CORPUS_METRICS[metric].statistic
+        return MetricComparison(task, metric, higher, result, int(valid.size - valid.sum()), pairing.n_unmatched,
+                                keys, lambda w: statistic(w, po) - statistic(w, pa))
+
+    def axis(self, axis: str) -> AxisComparison:
+        """The axis difference over the baseline's axis tasks present in both cards (headline metrics)."""
+        weights = {t: w for t, w in self.base.card.axes[axis].weights.items() if t in self.other.card.tasks}
+        parts = {t: self.metric(t, self.base.card.tasks[t].headline) for t in weights}
+        failed = [t for t, m in parts.items() if not m.result.tested]
+        if not parts or failed:
+            why = (f"{', '.join(failed)}: {parts[failed[0]].result.note}" if failed else "no task of the axis in both")
+            return AxisComparison(axis, untested(0, f"axis not testable ({why})"), tuple(weights))
+        total = sum(weights.values())
+        coefs = [100 * weights[t] / total * (1 if m.higher_is_better else -1) for t, m in parts.items()]
+        estimates = [Estimate(m.result.diff, m.result.low, m.result.high) for m in parts.values()]
+        est = mover(estimates, coefs, self._correlations(parts))
+        n = sum(m.result.n for m in parts.values())
+        result = PairedResult(est.value, est.low, est.high, p_from_interval(est), "mover-paired", n,
+                              sum(m.result.n_differing for m in parts.values()))
+        return AxisComparison(axis, result, tuple(parts))
+
+    def _correlations(self, parts: dict[str, MetricComparison]) -> np.ndarray:
+        """Correlations of the tasks' paired differences: joint cluster bootstrap where tasks share documents."""
+        groups = linked_groups({t: list(m.keys) for t, m in parts.items()})
+        shared = [t for t in parts if list(groups.values()).count(groups[t]) > 1]
+        corr = np.eye(len(parts))
+        if not shared:
+            return corr
+        boot = JointBootstrap([k for t in shared for k in parts[t].keys], self.seed, N_BOOT_CORRELATION)
+        replicates = np.column_stack([parts[t].replicate(boot.weights(list(parts[t].keys))) for t in shared])
+        index = [list(parts).index(t) for t in shared]
+        corr[np.ix_(index, index)] = correlations(replicates, [groups[t] for t in shared])
+        return corr
+
+
+def _clusters(keys: tuple[str, ...]) -> Clusters:
+    return Clusters.from_keys(keys) if keys else Clusters.singletons(0)

@@ -1,0 +1,227 @@
+"""The gate's checks, one function per kind; each returns checklist lines (hhh_eval.gate runs them).
+
+A check whose statistic cannot be computed FAILs as "undecidable" with the reason: an unproven claim is
+never a pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from hhh_eval.card import Card, Metric
+from hhh_eval.comparison import PairComparison
+from hhh_eval.policy import Bound, JudgeRequirement, NonInferiority, Superiority
+from hhh_eval.stats import PairedResult
+
+Status = Literal["PASS", "FAIL", "SKIP"]
+UNDECIDABLE = "undecidable: "
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the checklist (numbers as measured, None when they cannot be computed)."""
+
+    kind: str  # task | judge | unscored | bound | non_inferiority | superiority
+    subject: str
+    measured: str
+    threshold: str
+    status: Status
+    reason: str = ""
+    value: float | None = None
+    low: float | None = None
+    high: float | None = None
+    p: float | None = None
+    method: str | None = None
+    n: int | None = None
+
+
+def _fmt(x: float | None) -> str:
+    return "null" if x is None else f"{x:.4g}"
+
+
+def _interval_text(value: float | None, low: float | None, high: float | None) -> str:
+    return f"{_fmt(value)} [{_fmt(low)}, {_fmt(high)}]"
+
+
+# ---- requirements ---------------------------------------------------------------------------------------------
+
+
+def check_task(card: Card, task: str) -> Check:
+    """A required task is on the card and complete: every item, no --limit."""
+    entry = card.tasks.get(task)
+    need = "present, complete"
+    if entry is None:
+        return Check("task", task, "absent", need, "FAIL", "task not on the card; run it with the suite")
+    measured = f"{entry.n}/{entry.n_total} items"
+    if card.run.limit is not None:
+        return Check("task", task, measured, need, "FAIL", f"run used --limit {card.run.limit}; run without it")
+    if not entry.complete:
+        return Check("task", task, measured, need, "FAIL", f"incomplete: {entry.n} of {entry.n_total} items; "
+                     "finish the run")
+    return Check("task", task, measured, need, "PASS")
+
+
+def check_judge(card: Card, req: JudgeRequirement) -> Check:
+    """Every judged task used the required judge (and version, when the policy names one)."""
+    wanted = req.name + (f" v{req.version}" if req.version else "")
+    used = {t: e.judge for t, e in card.tasks.items() if e.judge is not None}
+    if not used:
+        return Check("judge", "judged tasks", "no judged task", wanted, "FAIL",
+                     f"no judged task on the card; the policy requires judge {wanted}")
+    versions = {j: (card.judges[j].version if j in card.judges else "?") for j in used.values()}
+    measured = ", ".join(sorted(f"{j} v{v}" for j, v in versions.items()))
+    wrong = sorted(t for t, j in used.items() if j != req.name)
+    if wrong:
+        return Check("judge", "judged tasks", measured, wanted, "FAIL",
+                     f"{', '.join(wrong)} judged by {used[wrong[0]]}, not {req.name}; re-judge with 'hhh-eval judge'")
+    if req.version is not None and versions.get(req.name) != req.version:
+        return Check("judge", "judged tasks", measured, wanted, "FAIL",
+                     f"judge {req.name} is version {versions.get(req.name)}, the policy requires {req.version}")
+    return Check("judge", "judged tasks", measured, wanted, "PASS")
+
+
+def check_unscored(card: Card, task: str, max_share: float) -> Check:
+    """The task's share of unscored items is at most max_share."""
+    entry = card.tasks[task]
+    threshold = f"<= {max_share:.1%} unscored"
+    if entry.n == 0:
+        return Check("unscored", task, "no items", threshold, "FAIL", UNDECIDABLE + "the task has no items")
+    share = entry.n_unscored / entry.n
+    measured = f"{share:.1%} ({entry.n_unscored} of {entry.n})"
+    if share > max_share:
+        return Check("unscored", task, measured, threshold, "FAIL", f"{entry.n_unscored} items unscored (judge or "
+                     "scoring failures); fix the cause and re-run", value=share)
+    return Check("unscored", task, measured, threshold, "PASS", value=share)
+
+
+# ---- absolute bounds ------------------------------------------------------------------------------------------
+
+
+class _Missing(Exception):
+    """What a check needs is not on the card: the check FAILs with this reason."""
+
+
+def _metric_of(entries: dict[str, Metric], metric: str, where: str) -> Metric:
+    if metric not in entries:
+        raise _Missing(f"no metric {metric} on {where} (it has {', '.join(sorted(entries)) or 'none'})")
+    return entries[metric]
+
+
+def _bound_targets(card: Card, b: Bound) -> list[tuple[str, float | None, float | None, float | None, str | None]]:
+    """(subject, value, low, high, why no interval) per thing the bound applies to; _Missing when absent."""
+    if b.axis:
+        axis = card.axes.get(b.axis)
+        if axis is None:
+            raise _Missing(f"axis {b.axis} not on the card")
+        return [(b.subject, axis.score, axis.ci_low, axis.ci_high, None)]
+    entry = card.tasks.get(b.task or "")
+    if entry is None:
+        raise _Missing(f"task {b.task} not on the card")
+    if b.category is None:
+        m = _metric_of(entry.metrics, b.metric or "", f"task {b.task}")
+        return [(b.subject, m.value, m.ci_low, m.ci_high, m.note)]
+    cats = entry.categories or {}
+    if b.category != "*" and b.category not in cats:
+        raise _Missing(f"category {b.category} not on task {b.task} (it has {', '.join(sorted(cats)) or 'none'})")
+    if not cats:
+        raise _Missing(f"task {b.task} has no per-category metrics")
+    chosen = sorted(cats) if b.category == "*" else [b.category]
+    out = []
+    for c in chosen:
+        m = _metric_of(cats[c], b.metric or "", f"{b.task} [{c}]")
+        out.append((f"{b.task} {b.metric} [{c}]", m.value, m.ci_low, m.ci_high, m.note))
+    return out
+
+
+def _bound_threshold(b: Bound) -> str:
+    if b.bound == "lower":
+        return f"95% CI low >= {_fmt(b.min)}"
+    if b.bound == "upper":
+        return f"95% CI high <= {_fmt(b.max)}"
+    return " and ".join(s for s in (b.min is not None and f"value >= {_fmt(b.min)}",
+                                     b.max is not None and f"value <= {_fmt(b.max)}") if s)
+
+
+def _bound_failure(b: Bound, value: float | None, low: float | None, high: float | None, why: str | None) -> str:
+    """'' when the bound holds, else why not."""
+    if value is None:
+        return UNDECIDABLE + (why or "no value on the card (no scored item)")
+    if b.bound != "point" and (low is None or high is None):
+        return UNDECIDABLE + f"the card has no interval for it ({why or 'too few items'})"
+    if b.bound == "lower":
+        return f"lower 95% bound {_fmt(low)} is below {_fmt(b.min)}" if low < b.min else ""  # type: ignore
+    if b.bound == "upper":
+        return f"upper 95% bound {_fmt(high)} is above {_fmt(b.max)}" if high > b.max else ""  # type: ignore
+    if b.min is not None and value < b.min:
+        return f"value {_fmt(value)} is below {_fmt(b.min)}"
+    if b.max is not None and value > b.max:
+        return f"value {_fmt(value)} is above {_fmt(b.max)}"
+    return ""
+
+
+def check_bound(card: Card, b: Bound) -> list[Check]:
+    """One check per target of the bound (several for category '*')."""
+    threshold = _bound_threshold(b)
+    try:
+        targets = _bound_targets(card, b)
+    except _Missing as exc:
+        return [Check("bound", b.subject, "absent", threshold, "FAIL", str(exc))]
+    checks = []
+    for subject, value, low, high, why in targets:
+        failure = _bound_failure(b, value, low, high, why)
+        checks.append(Check("bound", subject, _interval_text(value, low, high), threshold,
+                            "FAIL" if failure else "PASS", failure, value, low, high))
+    return checks
+
+
+# ---- paired checks against a baseline ------------------------------------------------------------------------
+
+
+def _paired(pair: PairComparison, rule: NonInferiority | Superiority) -> tuple[PairedResult, bool, str]:
+    """The paired result of the rule's subject, whether higher is better, and a reason when it is absent."""
+    if rule.axis:
+        if rule.axis not in pair.base.card.axes or rule.axis not in pair.other.card.axes:
+            raise _Missing(f"axis {rule.axis} not on both cards")
+        return pair.axis(rule.axis).result, True, ""
+    for card, role in ((pair.other.card, "candidate"), (pair.base.card, "baseline")):
+        if rule.task not in card.tasks:
+            raise _Missing(f"task {rule.task} not on the {role} card")
+        _metric_of(card.tasks[rule.task].metrics, rule.metric or "", f"the {role}'s task {rule.task}")
+    mc = pair.metric(rule.task or "", rule.metric or "")
+    return mc.result, mc.higher_is_better, ""
+
+
+def _paired_threshold(kind: str, margin: float, higher: bool, direction: str) -> tuple[str, float, str]:
+    """(text, limit, side): the interval end ('low' or 'high') that must clear the limit."""
+    worse_sign = -1.0 if higher else 1.0  # the sign of d when the candidate is worse
+    if kind == "non_inferiority":
+        side = "low" if higher else "high"
+        limit = worse_sign * margin
+    else:
+        sign = worse_sign if direction == "worse" else -worse_sign
+        limit = sign * margin
+        side = "high" if limit < 0 else "low"
+    op = ">=" if side == "low" else "<="
+    return f"d 95% CI {side} {op} {_fmt(limit)}", limit, side
+
+
+def paired_check(pair: PairComparison | None, rule: NonInferiority | Superiority, kind: str) -> Check:
+    """A non-inferiority or superiority check of the rule's subject against the baseline."""
+    direction = getattr(rule, "direction", "worse")
+    if pair is None:
+        return Check(kind, rule.subject, "no baseline", "needs --baseline", "SKIP", "no --baseline given")
+    try:
+        result, higher, _ = _paired(pair, rule)
+    except _Missing as exc:
+        return Check(kind, rule.subject, "absent", "", "FAIL", str(exc))
+    threshold, limit, side = _paired_threshold(kind, rule.margin, higher, direction)
+    measured = f"d {_interval_text(result.diff, result.low, result.high)}, {result.n} paired items"
+    if not result.tested:
+        return Check(kind, rule.subject, measured, threshold, "FAIL", UNDECIDABLE + str(result.note),
+                     result.diff, None, None, None, result.method, result.n)
+    end = result.low if side == "low" else result.high
+    ok = end >= limit if side == "low" else end <= limit  # type: ignore[operator]
+    reason = "" if ok else f"the {side} end {_fmt(end)} of d's 95% interval does not clear {_fmt(limit)}"
+    return Check(kind, rule.subject, measured, threshold, "PASS" if ok else "FAIL", reason, result.diff,
+                 result.low, result.high, result.p_value, result.method, result.n)

@@ -1,0 +1,110 @@
+"""Clusters of items and the bootstraps that resample them whole.
+
+An item's cluster key is "<namespace>|<key>": the namespace is the dataset it comes from, the key a document
+field (a task's `cluster_field`, e.g. TruthfulQA's question) or the item's own document hash. Items with the
+same key are one cluster, also across tasks: TruthfulQA MC1, MC2 and generation ask the same 817 questions,
+and calibration reuses MC1's and MedQA's items. Resampling clusters (not items) keeps the dependence between
+such items in every interval and paired test; namespaces are resampled independently of each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from hhh_eval.fileio import sha256_text
+
+SEPARATOR = "|"
+
+
+def cluster_key(namespace: str, key: object) -> str:
+    """The cluster of an item: its namespace and key (long keys hashed to keep files small)."""
+    text = str(key)
+    return f"{namespace}{SEPARATOR}{text if len(text) <= 40 else sha256_text(text)[:32]}"
+
+
+def namespace_of(key: str) -> str:
+    return key.partition(SEPARATOR)[0]
+
+
+@dataclass(frozen=True)
+class Clusters:
+    """Items' cluster membership: codes[i] in 0..n_clusters-1."""
+
+    codes: np.ndarray
+
+    @classmethod
+    def singletons(cls, n: int) -> Clusters:
+        return cls(np.arange(n))
+
+    @classmethod
+    def from_keys(cls, keys: Sequence[str]) -> Clusters:
+        _, codes = np.unique(np.asarray(keys, dtype=object).astype(str), return_inverse=True)
+        return cls(codes.astype(np.int64))
+
+    @cached_property
+    def n_clusters(self) -> int:
+        return int(self.codes.max()) + 1 if self.codes.size else 0
+
+    @cached_property
+    def sizes(self) -> np.ndarray:
+        return np.bincount(self.codes, minlength=self.n_clusters)
+
+    @property
+    def trivial(self) -> bool:
+        """Every item is its own cluster."""
+        return self.n_clusters == self.codes.size
+
+    def subset(self, mask: np.ndarray) -> Clusters:
+        """The clusters of the items where mask is true (codes renumbered)."""
+        _, codes = np.unique(self.codes[mask], return_inverse=True)
+        return Clusters(codes.astype(np.int64))
+
+    def sums(self, values: np.ndarray) -> np.ndarray:
+        """Per-cluster sums of per-item values (columns of a 2-D array summed separately)."""
+        if values.ndim == 1:
+            return np.bincount(self.codes, weights=values, minlength=self.n_clusters)
+        return np.stack([self.sums(values[:, j]) for j in range(values.shape[1])], axis=1)
+
+    def bootstrap_weights(self, rng: np.random.Generator, n_boot: int) -> np.ndarray:
+        """(n_boot, n_items) float matrix: how often each item's cluster is drawn in each resample."""
+        counts = draw_counts(rng, self.n_clusters, n_boot)
+        return counts[:, self.codes]
+
+
+def draw_counts(rng: np.random.Generator, n_units: int, n_boot: int) -> np.ndarray:
+    """(n_boot, n_units) multinomial draw counts of an ordinary bootstrap over n_units units."""
+    idx = rng.integers(0, n_units, size=(n_boot, n_units)) + (np.arange(n_boot) * n_units)[:, None]
+    return np.bincount(idx.ravel(), minlength=n_boot * n_units).reshape(n_boot, n_units).astype(float)
+
+
+class JointBootstrap:
+    """One stratified cluster bootstrap shared by several tasks: per namespace, the union of all tasks' cluster
+    keys is resampled once, so items that share a key (within or across tasks) are drawn together.
+
+    Seeded per namespace, so the draws do not depend on which tasks ask or in which order.
+    """
+
+    def __init__(self, keys: Sequence[str], seed: int, n_boot: int) -> None:
+        self.n_boot = n_boot
+        self._index: dict[str, dict[str, int]] = {}
+        for key in sorted(set(keys)):
+            ns = self._index.setdefault(namespace_of(key), {})
+            ns[key] = len(ns)
+        self._counts = {ns: draw_counts(np.random.default_rng([seed, int(sha256_text(ns)[:8], 16)]),
+                                        len(members), n_boot)
+                        for ns, members in self._index.items()}
+
+    def weights(self, keys: Sequence[str]) -> np.ndarray:
+        """(n_boot, len(keys)) item weights for items with these cluster keys (all passed to the constructor)."""
+        out = np.empty((self.n_boot, len(keys)))
+        by_ns: dict[str, list[int]] = {}
+        for i, key in enumerate(keys):
+            by_ns.setdefault(namespace_of(key), []).append(i)
+        for ns, positions in by_ns.items():
+            index = self._index[ns]
+            out[:, positions] = self._counts[ns][:, [index[keys[i]] for i in positions]]
+        return out

@@ -1,0 +1,140 @@
+"""Metrics that are not a mean of per-item values, computed from multiple-choice predictions (pred, gold and
+the softmax probability of the chosen answer), for any rows of bootstrap item weights at once.
+
+- f1_weighted: support-weighted mean of per-class F1 (scikit-learn's average="weighted"). Interval: expanded
+  percentile bootstrap over items (clusters), as for means.
+- rms_calibration_error: root-mean-square calibration error over 10 equal-width confidence bins, debiased:
+  the squared error is estimated by sum_b (n_b/n) [(acc_b - conf_b)^2 - acc_b (1 - acc_b) / (n_b - 1)]
+  (Kumar, Liang and Ma 2019), which removes the upward bias of the plug-in estimate, then the square root of
+  max(0, .) is reported. Interval: normal on the debiased squared error with its bootstrap standard error,
+  clipped at 0 and square-rooted (so the value always lies inside it). Coverage measured in tests/test_calibration.py.
+- ece: the classic plug-in expected calibration error (L1 over the same bins), reported for comparison with
+  other tools WITHOUT an interval: it is biased upward at every sample size (its percentile bootstrap covered
+  a true ECE of 0.03 only 54% of the time at n = 817).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from hhh_eval.stats.clusters import Clusters
+from hhh_eval.stats.intervals import LEVEL, N_BOOT, Interval, expansion, z_value
+
+ECE_BINS = 10
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Per-item multiple-choice predictions: chosen index, gold index, probability of the chosen answer."""
+
+    pred: np.ndarray
+    gold: np.ndarray
+    confidence: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.gold.size)
+
+    def take(self, mask: np.ndarray) -> Predictions:
+        return Predictions(self.pred[mask], self.gold[mask], self.confidence[mask])
+
+
+def f1_weighted(w: np.ndarray, p: Predictions) -> np.ndarray:
+    """Weighted F1 for each row of item weights `w` (shape (B, n))."""
+    total = np.zeros(w.shape[0])
+    for c in np.unique(p.gold):
+        is_pred, is_gold = (p.pred == c).astype(float), (p.gold == c).astype(float)
+        tp, n_pred, n_gold = w @ (is_pred * is_gold), w @ is_pred, w @ is_gold
+        with np.errstate(invalid="ignore", divide="ignore"):
+            total += n_gold * np.where(n_pred + n_gold > 0, 2 * tp / (n_pred + n_gold), 0.0)
+    return total / w.sum(axis=1)
+
+
+def _bin_sums(w: np.ndarray, p: Predictions) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per row and bin: item count, correct count, confidence sum; and the rows' totals."""
+    bins = np.minimum((p.confidence * ECE_BINS).astype(int), ECE_BINS - 1)
+    onehot = np.zeros((len(p), ECE_BINS))
+    onehot[np.arange(len(p)), bins] = 1.0
+    correct = (p.pred == p.gold).astype(float)
+    return w @ onehot, w @ (onehot * correct[:, None]), w @ (onehot * p.confidence[:, None]), w.sum(axis=1)
+
+
+def squared_calibration_error(w: np.ndarray, p: Predictions, debiased: bool = True) -> np.ndarray:
+    """Binned squared calibration error per row of weights; debiased (may be below 0) or plug-in."""
+    n_b, correct, conf, total = _bin_sums(w, p)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        acc, mean_conf = correct / n_b, conf / n_b
+        gap2 = np.where(n_b > 0, (acc - mean_conf) ** 2, 0.0)
+        noise = np.where(n_b > 1, acc * (1 - acc) / (n_b - 1), 0.0) if debiased else 0.0
+    return (n_b * (gap2 - noise)).sum(axis=1) / total
+
+
+def rms_calibration_error(w: np.ndarray, p: Predictions) -> np.ndarray:
+    return np.sqrt(np.maximum(squared_calibration_error(w, p), 0.0))
+
+
+def ece(w: np.ndarray, p: Predictions) -> np.ndarray:
+    """Plug-in expected calibration error (L1) per row of weights."""
+    _, correct, conf, total = _bin_sums(w, p)
+    return np.abs(correct - conf).sum(axis=1) / total
+
+
+@dataclass(frozen=True)
+class CorpusMetric:
+    """A corpus metric: its statistic for rows of item weights, and how its interval is built."""
+
+    name: str
+    statistic: Callable[[np.ndarray, Predictions], np.ndarray]
+    interval: str  # "percentile" | "normal-squared" | "none"
+    estimator: str
+    sensitivity: Callable[[float], float]  # bound on |change| when a share s of items changes
+
+
+CORPUS_METRICS: dict[str, CorpusMetric] = {m.name: m for m in (
+    CorpusMetric("f1_weighted", f1_weighted, "percentile", "weighted F1 (scikit-learn average='weighted')",
+                 lambda s: min(1.0, 2 * s)),
+    CorpusMetric("rms_calibration_error", rms_calibration_error, "normal-squared",
+                 "debiased RMS calibration error, 10 equal-width bins (Kumar et al. 2019)",
+                 lambda s: min(1.0, 2 * s ** 0.5)),
+    CorpusMetric("ece", ece, "none", "plug-in ECE, 10 equal-width bins (biased upward; no interval)",
+                 lambda s: min(1.0, 2 * s)),
+)}
+
+
+def corpus_value(name: str, p: Predictions) -> float:
+    return float(CORPUS_METRICS[name].statistic(np.ones((1, len(p))), p)[0])
+
+
+def corpus_interval(name: str, p: Predictions, seed: int, clusters: Clusters | None = None,
+                    level: float = LEVEL, n_boot: int = N_BOOT) -> Interval:
+    """The metric on all items with its interval (see the module doc for each metric's method)."""
+    metric = CORPUS_METRICS[name]
+    if len(p) == 0:
+        return Interval(None, None, None, None, "none", 0, "no scored items")
+    value, n = corpus_value(name, p), len(p)
+    clusters = clusters or Clusters.singletons(n)
+    if metric.interval == "none":
+        return Interval(value, None, None, None, "none", n, metric.estimator)
+    if clusters.n_clusters < 2:
+        return Interval(value, None, None, None, "none", n, "fewer than 2 resampling units: no interval")
+    w = clusters.bootstrap_weights(np.random.default_rng(seed), n_boot)
+    method = "bootstrap" if clusters.trivial else "cluster-bootstrap"
+    if metric.interval == "normal-squared":
+        return _normal_squared(w, p, value, level, method)
+    boot = metric.statistic(w, p)
+    q_low, q_high = np.quantile(boot, [0.5 - level / 2, 0.5 + level / 2])
+    k = expansion(clusters.n_clusters, level)
+    low, high = max(0.0, value + k * (q_low - value)), min(1.0, value + k * (q_high - value))
+    return Interval(value, min(low, value), max(high, value), float(boot.std(ddof=1)), method, n)
+
+
+def _normal_squared(w: np.ndarray, p: Predictions, value: float, level: float, method: str) -> Interval:
+    """RMS calibration error: normal interval on the debiased squared error, mapped back by sqrt."""
+    squared = float(squared_calibration_error(np.ones((1, len(p))), p)[0])
+    se = float(squared_calibration_error(w, p).std(ddof=1))
+    half = z_value(level) * se
+    low, high = np.sqrt(max(squared - half, 0.0)), np.sqrt(min(max(squared + half, 0.0), 1.0))
+    stderr = se / (2 * value) if value > 0 else None
+    return Interval(value, float(low), float(high), stderr, f"normal-sq-{method}", len(p))

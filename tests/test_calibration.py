@@ -1,0 +1,78 @@
+"""Calibration error on the card: the debiased RMS calibration error and its interval cover the true value,
+where the plug-in ECE's percentile bootstrap does not. Run with -s to see every cell."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hhh_eval import stats
+from hhh_eval.stats.corpus import ECE_BINS
+
+REPS = 300
+N_BOOT = 500
+SHIFTS = (0.0, 0.03, 0.08)  # overconfidence: P(correct | confidence c) = c - shift
+SIZES = (200, 817, 2090)  # a small task, TruthfulQA MC1, calibration's MC1 + MedQA
+
+
+def _confidence(rng: np.random.Generator, n: int) -> np.ndarray:
+    return 0.25 + 0.75 * rng.beta(2.0, 2.5, n)  # 4-choice items: the chosen answer's probability
+
+
+def _draw(rng: np.random.Generator, n: int, shift: float) -> stats.Predictions:
+    conf = _confidence(rng, n)
+    correct = rng.random(n) < np.clip(conf - shift, 0, 1)
+    gold = rng.integers(0, 4, n)
+    return stats.Predictions(np.where(correct, gold, (gold + 1) % 4), gold, conf)
+
+
+def _truth(shift: float) -> tuple[float, float]:
+    """The population's binned RMS calibration error and plug-in-free ECE, from a large sample of confidences."""
+    conf = _confidence(np.random.default_rng(99), 2_000_000)
+    gap = np.clip(conf - shift, 0, 1) - conf
+    bins = np.minimum((conf * ECE_BINS).astype(int), ECE_BINS - 1)
+    count, total = np.bincount(bins, minlength=ECE_BINS), np.bincount(bins, gap, minlength=ECE_BINS)
+    rms = float(np.sqrt((total ** 2 / np.maximum(count, 1)).sum() / conf.size))
+    return rms, float(np.abs(total).sum() / conf.size)
+
+
+def test_rms_calibration_error_interval_covers_the_truth():
+    cells, ece_cells = {}, {}
+    for shift in SHIFTS:
+        rms_truth, ece_truth = _truth(shift)
+        for n in SIZES:
+            rng = np.random.default_rng([int(shift * 1000), n])
+            hits = ece_hits = inside = 0
+            for rep in range(REPS):
+                p = _draw(rng, n, shift)
+                iv = stats.corpus_interval("rms_calibration_error", p, seed=rep, n_boot=N_BOOT)
+                hits += iv.low <= rms_truth <= iv.high
+                inside += iv.low <= iv.value <= iv.high
+                w = stats.Clusters.singletons(n).bootstrap_weights(np.random.default_rng(rep), N_BOOT)
+                lo, hi = np.quantile(stats.corpus.ece(w, p), [0.025, 0.975])  # the interval this one replaces
+                ece_hits += lo <= ece_truth <= hi
+            assert inside == REPS  # the reported value always lies inside its interval
+            cells[(shift, n)], ece_cells[(shift, n)] = hits / REPS, ece_hits / REPS
+            print(f"miscalibration {shift:.2f} n={n}: RMS CE coverage {hits / REPS:.3f} "
+                  f"(plug-in ECE percentile bootstrap {ece_hits / REPS:.3f}); truth RMS {rms_truth:.4f}")
+    worst = min(cells, key=cells.get)
+    print(f"worst cell: miscalibration {worst[0]} n={worst[1]} coverage {cells[worst]:.3f} ({REPS} reps per cell)")
+    assert min(cells.values()) >= 0.92
+    assert min(ece_cells.values()) < 0.8  # the interval it replaces fails: the simulation can tell them apart
+
+
+@pytest.mark.parametrize("shift", SHIFTS)
+def test_debiased_estimate_is_nearly_unbiased_where_plug_in_is_not(shift):
+    rng, n = np.random.default_rng(5), 817
+    rms_truth, _ = _truth(shift)
+    squared, plug_in = [], []
+    ones = np.ones((1, n))
+    for _ in range(400):
+        p = _draw(rng, n, shift)
+        squared.append(stats.corpus.squared_calibration_error(ones, p)[0])
+        plug_in.append(stats.corpus.squared_calibration_error(ones, p, debiased=False)[0])
+    print(f"shift {shift}: true CE^2 {rms_truth ** 2:.5f}, debiased mean {np.mean(squared):.5f}, "
+          f"plug-in mean {np.mean(plug_in):.5f}")
+    se = np.std(squared) / np.sqrt(len(squared))
+    assert abs(np.mean(squared) - rms_truth ** 2) < 3 * se + 1e-5
+    assert np.mean(plug_in) - rms_truth ** 2 > 5 * se
