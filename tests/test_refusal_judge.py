@@ -15,15 +15,18 @@ from hhh_eval.judges.base import KIND_LABELS, JudgeItem
 from hhh_eval.judges.refusal import RuleJudge, strip_think
 from hhh_eval.judges.specs import build_judge, judge_names, load_judge_spec
 
-CASES = json.loads((Path(__file__).parent / "judge_cases" / "refusal.json").read_text(encoding="utf-8"))["cases"]
+CASE_DIR = Path(__file__).parent / "judge_cases"
+RULE_JUDGES = ("refusal", "xstest-strmatch")  # each with its table of cases in judge_cases/<judge>.json
+CASES = [(judge, case) for judge in RULE_JUDGES
+         for case in json.loads((CASE_DIR / f"{judge}.json").read_text(encoding="utf-8"))["cases"]]
 MIN_BINARY_AGREEMENT = 0.95
 JUDGE = build_judge(load_judge_spec("refusal"))
 classify = JUDGE.classify
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c["note"] for c in CASES])
-def test_rule_cases(case):
-    verdict = classify(case["response"])
+@pytest.mark.parametrize(("judge", "case"), CASES, ids=[f"{j}: {c['note']}" for j, c in CASES])
+def test_rule_cases(judge, case):
+    verdict = build_judge(load_judge_spec(judge)).classify(case["response"])
     assert verdict.label == case["label"], verdict.reason
     assert verdict.reason
 
@@ -55,7 +58,7 @@ def test_judge_keeps_order_and_identity():
 
 
 def test_labels_are_the_refusal_kind_labels():
-    labels = {classify(c["response"]).label for c in CASES} - {None}
+    labels = {classify(c["response"]).label for j, c in CASES if j == "refusal"} - {None}
     assert labels == set(KIND_LABELS["refusal"])
 
 

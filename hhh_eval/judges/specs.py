@@ -138,7 +138,10 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         with open(path, encoding="utf-8") as fh:
             raw = yaml.safe_load(fh)
     except yaml.YAMLError as exc:
-        raise UserError(f"judge file {path} is not valid YAML ({exc.__class__.__name__}); fix the file") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise UserError(f"judge file {path} is not valid YAML{where} ({exc.__class__.__name__}); fix the file "
+                        "(quote a pattern that holds ': ' or ' #')") from None
     if not isinstance(raw, dict):
         raise UserError(f"judge file {path} must be a YAML mapping of name, version, kind, type, description")
     return raw
@@ -175,6 +178,8 @@ def _problems(exc: ValidationError) -> str:
             parts.append(f"{where}: unknown key (allowed: {_allowed_keys(err['loc'])})")
         elif err["type"] == "string_type" and isinstance(err["input"], bool):
             parts.append(f"{where}: YAML read this phrase as {str(err['input']).lower()}; quote it (e.g. 'no')")
+        elif err["type"] == "string_type" and isinstance(err["input"], dict):
+            parts.append(f"{where}: YAML read this pattern as a mapping (it holds ': '); quote it")
         else:
             parts.append(f"{where}: {err['msg']}".replace("Value error, ", ""))
     return "; ".join(parts).replace("\n", " ")
