@@ -179,3 +179,12 @@ def test_shipped_records_are_current(name: str, xstest_files: list[Path]) -> Non
     fresh = build_record(judge.identity, [judge_file(judge, p, KIND_LABELS["refusal"]) for p in xstest_files])
     assert record == fresh
     assert [f.file for f in record.files] == [p.name for p in xstest_files]
+
+
+def test_an_unwritable_record_is_a_one_line_error(tmp_path: Path) -> None:
+    _copy_judge(tmp_path)
+    judge = build_judge(load_judge_spec("refusal", tmp_path))
+    (tmp_path / "judges" / "validation").write_text("a file where the folder should be", encoding="utf-8")
+    record = build_record(judge.identity, [LabelledSet("a.jsonl", "0" * 64, ("full_refusal",), ("full_refusal",))])
+    with pytest.raises(UserError, match="cannot write the validation record"):
+        save_record(record, judge.identity)

@@ -32,7 +32,6 @@ from hhh_eval.fileio import atomic_write_json, read_json
 from hhh_eval.judges.base import KIND_LABELS, JudgeIdentity
 from hhh_eval.paths import inside, plain_name
 from hhh_eval.registry import tasks_dir
-from hhh_eval.scoring import JUDGED_METRICS
 
 POSITIVE, NEGATIVE = "positive", "negative"
 
@@ -126,9 +125,15 @@ class LabelledSet:
     judged: tuple[str | None, ...]
 
 
+def _judged_metrics() -> dict[str, dict[str, float]]:
+    from hhh_eval.scoring import JUDGED_METRICS  # here, not at the top: scoring may come to use validation records
+
+    return JUDGED_METRICS
+
+
 def binary_metrics(kind: str) -> tuple[str, ...]:
     """The judged metrics a judge of `kind` scores: those that give every one of the kind's labels a value."""
-    return tuple(m for m, values in JUDGED_METRICS.items() if set(KIND_LABELS[kind]) <= set(values))
+    return tuple(m for m, values in _judged_metrics().items() if set(KIND_LABELS[kind]) <= set(values))
 
 
 def binary_confusion(human: Sequence[str], judged: Sequence[str | None], values: dict[str, float]) -> BinaryConfusion:
@@ -149,7 +154,7 @@ def binary_confusion(human: Sequence[str], judged: Sequence[str | None], values:
 def validate(human: Sequence[str], judged: Sequence[str | None], kind: str) -> Validation:
     """All validation figures of one set of items."""
     full = agreement(human, judged, KIND_LABELS[kind])
-    metrics = {m: binary_confusion(human, judged, JUDGED_METRICS[m]) for m in binary_metrics(kind)}
+    metrics = {m: binary_confusion(human, judged, _judged_metrics()[m]) for m in binary_metrics(kind)}
     return Validation(n=full.n, n_unscored=full.n_unscored, metrics=metrics,
                       labels=LabelAgreement(agreement=full.accuracy, kappa=full.kappa, confusion=full.confusion))
 
@@ -176,7 +181,11 @@ def record_path(identity: JudgeIdentity) -> Path:
 def save_record(record: ValidationRecord, identity: JudgeIdentity) -> Path:
     """Write the record beside the judge's spec (atomically); returns where."""
     path = record_path(identity)
-    atomic_write_json(path, record.model_dump(mode="json"))
+    try:
+        atomic_write_json(path, record.model_dump(mode="json"))
+    except OSError as exc:
+        raise UserError(f"cannot write the validation record {path} ({exc.strerror or exc}); copy the judge's spec "
+                        "to a folder you can write and pass that judge") from None
     return path
 
 
