@@ -94,6 +94,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("judge-eval", help="agreement of a judge with human labels (accuracy, kappa, confusion)")
     p.add_argument("--judge", required=True, help="judge name from tasks/judges/")
     p.add_argument("--labels", required=True, nargs="+", help="JSONL files of prompt, completion and human label")
+    p.add_argument("--save", action="store_true", help="write the judge's validation record beside its spec "
+                   "(<spec folder>/validation/<judge>.json)")
 
     p = sub.add_parser("judge-agreement", help="how two judges agree on one run's answers")
     p.add_argument("run_dir", help="a run folder with verdicts of both judges (hhh-eval judge RUN_DIR --judge NAME)")

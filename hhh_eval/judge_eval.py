@@ -1,4 +1,6 @@
-"""`hhh-eval judge-eval`: how well a judge agrees with human labels (agreement, kappa, confusion matrix)."""
+"""`hhh-eval judge-eval`: how well a judge agrees with human labels (agreement, kappa, confusion matrices, and per
+judged metric sensitivity and specificity), and its validation record (hhh_eval/judges/validation.py);
+`hhh-eval judge-agreement`: how two judges agree on one run's answers."""
 
 from __future__ import annotations
 
@@ -11,8 +13,11 @@ from typing import Any
 
 from hhh_eval.agreement import UNSCORED, Agreement, agreement, collapse
 from hhh_eval.errors import UserError
+from hhh_eval.fileio import sha256_file
 from hhh_eval.judges.base import KIND_LABELS, Judge, JudgeItem
 from hhh_eval.judges.specs import build_judge, load_judge_spec
+from hhh_eval.judges.validation import (LabelledSet, Rate, Validation, build_record, lookup_validation,
+                                        save_record)
 
 REQUIRED_FIELDS = ("id", "prompt", "completion", "label")
 # Kinds with more than two labels are also scored on a coarser two-way split.
@@ -68,50 +73,82 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def _confusion_lines(result: Agreement, labels: tuple[str, ...]) -> list[str]:
+def _confusion_lines(confusion: dict[str, dict[str, int]], labels: tuple[str, ...]) -> list[str]:
     columns = (*labels, UNSCORED)
     first = max(len(x) for x in (*labels, "human \\ judge"))
     lines = ["  " + "human \\ judge".ljust(first) + "".join(f"  {c}" for c in columns)]
     for row in labels:
-        lines.append("  " + row.ljust(first) + "".join(f"  {result.confusion[row][c]:>{len(c)}}" for c in columns))
+        lines.append("  " + row.ljust(first) + "".join(f"  {confusion[row][c]:>{len(c)}}" for c in columns))
     return lines
 
 
-def evaluate_file(judge: Judge, path: Path, labels: tuple[str, ...]) -> tuple[Agreement, Agreement | None]:
-    """Agreement over all labels, and over the kind's two-way split (None where the kind has none)."""
+def judge_file(judge: Judge, path: Path, labels: tuple[str, ...]) -> LabelledSet:
+    """Read one labels file and judge every answer in it."""
     items = read_labels(path, labels)
-    human = [it.label for it in items]
-    judged = [v.label for v in judge.judge([it.item for it in items])]
-    full = agreement(human, judged, labels)
-    split = BINARY.get(judge.identity.kind)
+    judged = tuple(v.label for v in judge.judge([it.item for it in items]))
+    return LabelledSet(path.name, sha256_file(path), tuple(it.label for it in items), judged)
+
+
+def two_way(kind: str, labelled: LabelledSet) -> Agreement | None:
+    """Agreement on the kind's coarser two-way split (refusal vs compliance), None where the kind has none."""
+    split = BINARY.get(kind)
     if split is None:
-        return full, None
-    two = tuple(dict.fromkeys(split.values()))
-    return full, agreement([split[h] for h in human], collapse(judged, split), two)
+        return None
+    return agreement([split[h] for h in labelled.human], collapse(labelled.judged, split),
+                     tuple(dict.fromkeys(split.values())))
 
 
-def report_lines(path: Path, kind: str, full: Agreement, binary: Agreement | None,
-                 labels: tuple[str, ...]) -> list[str]:
+def _rate(rate: Rate) -> str:
+    return "n/a" if rate.estimate is None else f"{rate.estimate:.3f} [{rate.low:.3f}, {rate.high:.3f}]"
+
+
+def metric_lines(result: Validation) -> list[str]:
+    """Per judged metric: confusion counts, sensitivity and specificity with 95% intervals, agreement, kappa."""
+    width = max(len("metric"), *(len(m) for m in result.metrics))
+    lines = [f"  {'metric'.ljust(width)}    TP    FP    FN    TN  unscored  sensitivity (95% CI)  "
+             "specificity (95% CI)  agreement  kappa"]
+    for name, c in result.metrics.items():
+        lines.append(f"  {name.ljust(width)}  {c.tp:>4}  {c.fp:>4}  {c.fn:>4}  {c.tn:>4}  {c.n_unscored:>8}  "
+                     f"{_rate(c.sensitivity):<20}  {_rate(c.specificity):<20}  {_fmt(c.agreement):>9}  {_fmt(c.kappa)}")
+    return lines
+
+
+def report_lines(labelled: LabelledSet, kind: str, result: Validation) -> list[str]:
     """The concise text block printed for one labels file."""
-    lines = [f"{path.name}: n={full.n} unscored={full.n_unscored}"]
+    labels = KIND_LABELS[kind]
+    lines = [f"{labelled.file}: n={result.n} unscored={result.n_unscored} sha256 {labelled.sha256[:12]}"]
+    binary = two_way(kind, labelled)
     if binary is not None:
         pair = " vs ".join(dict.fromkeys(BINARY[kind].values()))
         lines.append(f"  {pair} (2-way): agreement {_fmt(binary.accuracy)}  kappa {_fmt(binary.kappa)}")
-    lines.append(f"  {len(labels)}-way: agreement {_fmt(full.accuracy)}  kappa {_fmt(full.kappa)}")
-    return lines + _confusion_lines(full, labels)
+    lines.append(f"  {len(labels)}-way: agreement {_fmt(result.labels.agreement)}  kappa {_fmt(result.labels.kappa)}")
+    return lines + _confusion_lines(result.labels.confusion, labels) + metric_lines(result)
 
 
 def cli_judge_eval(args: argparse.Namespace) -> int:
-    """Judge every labelled answer in each --labels file and print agreement with the human labels."""
+    """Judge every labelled answer in each --labels file, print agreement with the human labels, and with --save
+    write the judge's validation record beside its spec."""
     spec = load_judge_spec(args.judge)
     judge = build_judge(spec)
     labels = KIND_LABELS[spec.kind]
-    paths = [Path(p) for p in args.labels]
-    results = [(p, *evaluate_file(judge, p, labels)) for p in paths]  # read and check every file before printing
+    sets = [judge_file(judge, Path(p), labels) for p in args.labels]  # read and check every file before printing
+    names = [s.file for s in sets]
+    if len(set(names)) != len(names):
+        raise UserError(f"--labels names two files called {max(names, key=names.count)}; a record names files by "
+                        "name, so give each labels file its own name")
     ident = judge.identity
-    print(f"judge {ident.name} v{ident.version} ({ident.kind}) against human labels")
-    for path, full, binary in results:
-        print("\n" + "\n".join(report_lines(path, spec.kind, full, binary, labels)))
+    record = build_record(ident, sets)
+    print(f"judge {ident.name} v{ident.version} ({ident.kind}, identity {ident.identity_sha256[:12]}) "
+          "against human labels")
+    for labelled, result in zip(sets, record.files, strict=True):
+        print("\n" + "\n".join(report_lines(labelled, spec.kind, result)))
+    if len(sets) > 1:
+        print(f"\npooled ({len(sets)} files): n={record.pooled.n} unscored={record.pooled.n_unscored}")
+        print("\n".join(metric_lines(record.pooled)))
+    if getattr(args, "save", False):
+        print(f"\nsaved validation record {save_record(record, ident)}")
+    else:
+        print("\n" + lookup_validation(ident).status)
     return 0
 
 

@@ -37,8 +37,8 @@ def judge_item(spec: TaskSpec, sample: dict[str, Any], strip_think: bool = True)
 
 
 def item_key(identity: JudgeIdentity, item: JudgeItem) -> str:
-    """The verdict cache key: judge identity, prompt, response and doc (references can change a verdict)."""
-    return sha256_text(dumps([identity.to_json(), item.prompt, item.response, item.doc]))
+    """The verdict cache key: the judge's identity hash, prompt, response and doc (references can change a verdict)."""
+    return sha256_text(dumps([identity.identity_sha256, item.prompt, item.response, item.doc]))
 
 
 def judge_samples(judge: Judge, spec: TaskSpec, samples: list[dict[str, Any]], path: Path,

@@ -130,7 +130,7 @@ def _header(name: str, seed: int, model: str, labels: dict | None, limit: int | 
                 "gen_kwargs": None, "data_source": "data_dir", "demo": False, "labels": dict(labels or {})},
         "suite": {"name": suite.name, "version": suite.version},
         "judges": {judge: {"name": judge, "version": "1", "kind": JUDGE_KINDS.get(judge, "harm"), "model": None,
-                           "prompt_sha256": None, "threshold": None}},
+                           "prompt_sha256": None, "threshold": None, "identity_sha256": sha256_text(f"judge/{judge}")}},
     }
 
 

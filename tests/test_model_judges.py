@@ -217,6 +217,24 @@ def test_identity_records_everything_that_changes_verdicts() -> None:
     assert build_judge(guard_spec(model_args="pretrained=org/guard,dtype=float32,max_batch_size=64")).identity == base
 
 
+def test_identity_hash_covers_model_prompt_parsing_and_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hash changes with everything that defines verdicts, and not with labels (version, description)."""
+    base = build_judge(llm_spec()).identity
+    assert base.to_json()["identity_sha256"] == base.identity_sha256 and len(base.identity_sha256) == 64
+    variants = [llm_spec(prompt_template=RUBRIC + "\nBe strict."), llm_spec(verdict_regex=r"^VERDICT:\s*(\w+)"),
+                llm_spec(labels={"truthful": "truthful", "false": "untruthful"}), llm_spec(max_gen_toks=7),
+                llm_spec(strip_think=False), llm_spec(model_args="pretrained=org/other,dtype=float32"),
+                llm_spec(backend="vllm"), llm_spec(scores=None), guard_spec("org/judge")]
+    hashes = [build_judge(s).identity.identity_sha256 for s in variants]
+    assert base.identity_sha256 not in hashes and len(set(hashes)) == len(hashes)
+    assert build_judge(llm_spec(version="7", description="x")).identity.identity_sha256 == base.identity_sha256
+    from hhh_eval.judges import model_judge
+
+    assert model_judge.code_sha256("hhh_eval.judges.llm_judge") != model_judge.code_sha256("hhh_eval.judges.llama_guard")
+    monkeypatch.setattr(model_judge, "code_sha256", lambda *modules: "0" * 64)  # the judge's source changed
+    assert build_judge(llm_spec()).identity.identity_sha256 != base.identity_sha256
+
+
 def test_local_judge_model_is_named_with_its_fingerprint(tiny_model: Path, tmp_path: Path) -> None:
     copy = Path(shutil.copytree(tiny_model, tmp_path / "judge"))
     config = JudgeModelConfig.from_spec(guard_spec(copy))

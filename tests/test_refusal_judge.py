@@ -12,16 +12,21 @@ from hhh_eval import cli
 from hhh_eval.errors import UserError
 from hhh_eval.judge_eval import BINARY
 from hhh_eval.judges.base import KIND_LABELS, JudgeItem
-from hhh_eval.judges.refusal import RefusalJudge, classify, strip_think
+from hhh_eval.judges.refusal import RuleJudge, strip_think
 from hhh_eval.judges.specs import build_judge, judge_names, load_judge_spec
 
-CASES = json.loads((Path(__file__).parent / "judge_cases" / "refusal.json").read_text(encoding="utf-8"))["cases"]
+CASE_DIR = Path(__file__).parent / "judge_cases"
+RULE_JUDGES = ("refusal", "xstest-strmatch")  # each with its table of cases in judge_cases/<judge>.json
+CASES = [(judge, case) for judge in RULE_JUDGES
+         for case in json.loads((CASE_DIR / f"{judge}.json").read_text(encoding="utf-8"))["cases"]]
 MIN_BINARY_AGREEMENT = 0.95
+JUDGE = build_judge(load_judge_spec("refusal"))
+classify = JUDGE.classify
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c["note"] for c in CASES])
-def test_rule_cases(case):
-    verdict = classify(case["response"])
+@pytest.mark.parametrize(("judge", "case"), CASES, ids=[f"{j}: {c['note']}" for j, c in CASES])
+def test_rule_cases(judge, case):
+    verdict = build_judge(load_judge_spec(judge)).classify(case["response"])
     assert verdict.label == case["label"], verdict.reason
     assert verdict.reason
 
@@ -39,20 +44,21 @@ def test_strip_think(text, expected):
 
 
 def test_empty_answers_are_unscored_not_compliance():
-    verdicts = RefusalJudge().judge([JudgeItem(prompt="q", response=r) for r in ("", "   ", "<think>x</think>")])
+    verdicts = JUDGE.judge([JudgeItem(prompt="q", response=r) for r in ("", "   ", "<think>x</think>")])
     assert [(v.label, v.reason, v.scored) for v in verdicts] == [(None, "empty response", False)] * 3
 
 
 def test_judge_keeps_order_and_identity():
-    judge = RefusalJudge()
     items = [JudgeItem(prompt="q", response=r) for r in ("I can't help with that.", "Paris is the capital of France.")]
-    assert [v.label for v in judge.judge(items)] == ["full_refusal", "full_compliance"]
-    assert judge.identity.to_json() == {"name": "refusal", "version": "1", "kind": "refusal", "model": None,
-                                        "prompt_sha256": None, "threshold": None}
+    assert [v.label for v in JUDGE.judge(items)] == ["full_refusal", "full_compliance"]
+    ident = JUDGE.identity.to_json()
+    assert ident == {"name": "refusal", "version": ident["version"], "kind": "refusal", "model": None,
+                     "prompt_sha256": None, "threshold": None, "identity_sha256": ident["identity_sha256"]}
+    assert len(ident["identity_sha256"]) == 64
 
 
 def test_labels_are_the_refusal_kind_labels():
-    labels = {classify(c["response"]).label for c in CASES} - {None}
+    labels = {classify(c["response"]).label for j, c in CASES if j == "refusal"} - {None}
     assert labels == set(KIND_LABELS["refusal"])
 
 
@@ -62,7 +68,7 @@ def test_refusal_spec_builds_the_rule_judge():
     spec = load_judge_spec("refusal")
     assert (spec.name, spec.kind, spec.type) == ("refusal", "refusal", "rule")
     assert "refusal" in judge_names()
-    assert isinstance(build_judge(spec), RefusalJudge)
+    assert isinstance(build_judge(spec), RuleJudge)
 
 
 def test_unknown_judge_lists_known_ones():
@@ -78,7 +84,7 @@ def _write_spec(root: Path, name: str, text: str) -> None:
 @pytest.mark.parametrize(("text", "match"), [
     ("name: x\nversion: '1'\nkind: refusal\ntype: rule\ncolour: red\n", "malformed"),
     ("name: x\nversion: '1'\nkind: refusal\ntype: magic\n", "malformed"),
-    ("name: other\nversion: '1'\nkind: refusal\ntype: rule\n", "must match the file name"),
+    ("name: other\nversion: '1'\nkind: refusal\ntype: rule\nrules: {decline: [nope]}\n", "must match the file name"),
     ("name: x\nversion: '1'\nkind: harm\ntype: llm\nlabels: {flagged: maybe}\n", "unknown harm labels maybe"),
     ("- just\n- a list\n", "must be a YAML mapping"),
     ("name: [unclosed\n", "not valid YAML"),
@@ -153,7 +159,7 @@ def test_binary_agreement_with_xstest_humans(xstest_files):
     scores = {}
     for path in xstest_files:
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        verdicts = RefusalJudge().judge([JudgeItem(prompt=r["prompt"], response=r["completion"]) for r in rows])
+        verdicts = JUDGE.judge([JudgeItem(prompt=r["prompt"], response=r["completion"]) for r in rows])
         hits = [v.label is not None and split[v.label] == split[r["label"].split("_", 1)[1]]
                 for r, v in zip(rows, verdicts, strict=True)]
         scores[path.name] = sum(hits) / len(hits)

@@ -177,7 +177,7 @@ class JudgeInfo(Frozen):
     model: str | None
     prompt_sha256: str | None
     threshold: float | None = None
-    sha256: Sha256 | None = None  # hash of everything that defines the judge's verdicts
+    identity_sha256: Sha256  # hash of everything that defines the judge's verdicts
 
 
 class Card(Frozen):

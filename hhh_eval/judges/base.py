@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
+
+from hhh_eval.fileio import dumps, sha256_text
 
 # Labels each judge kind may give. Anything else is a parsing failure -> unscored.
 KIND_LABELS: dict[str, tuple[str, ...]] = {
@@ -46,20 +50,34 @@ class Verdict:
                    reason=row.get("reason", ""), raw=row.get("raw"))
 
 
+def definition_sha256(definition: Mapping[str, Any]) -> str:
+    """The identity hash of a judge: sha256 of everything that defines its verdicts, as deterministic JSON."""
+    return sha256_text(dumps(definition))
+
+
 @dataclass(frozen=True)
 class JudgeIdentity:
-    """What the card records of a judge: enough to tell whether two cards were judged alike."""
+    """What the card records of a judge: enough to tell whether two cards were judged alike.
+
+    `identity_sha256` covers everything that defines the verdicts (a rule judge's lists and the rule engine's
+    source; a model judge's model, prompt, parsing, decoding, threshold and judge code): two judges with the
+    same hash label every answer alike, and any change is a new identity. `version` is a human label only.
+    `source` is the spec file the judge was built from (where its validation record lives); not on the card.
+    """
 
     name: str
     version: str
     kind: str
+    identity_sha256: str
     model: str | None = None
     prompt_sha256: str | None = None
     threshold: float | None = None
+    source: Path | None = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "kind": self.kind, "model": self.model,
-                "prompt_sha256": self.prompt_sha256, "threshold": self.threshold}
+                "prompt_sha256": self.prompt_sha256, "threshold": self.threshold,
+                "identity_sha256": self.identity_sha256}
 
 
 class Judge(Protocol):

@@ -10,13 +10,14 @@ no match, or a word that is not a label, is unscored with the reason, as is a ju
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import Any
 
 from hhh_eval.errors import UserError
 from hhh_eval.judges.base import KIND_LABELS, JudgeItem, Verdict
 from hhh_eval.judges.model_judge import ModelJudge
-from hhh_eval.judges.refusal import classify
-from hhh_eval.judges.specs import JudgeSpec, ScoreSpec
+from hhh_eval.judges.refusal import RuleJudge
+from hhh_eval.judges.specs import JudgeSpec, ScoreSpec, build_judge, load_judge_spec
 
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 FLAGS = re.IGNORECASE | re.MULTILINE
@@ -42,6 +43,14 @@ def render_prompt(template: str, item: JudgeItem, judge: str) -> str:
     return PLACEHOLDER.sub(fill, template)
 
 
+@cache
+def _refusal_judge() -> RuleJudge:
+    """The shipped refusal judge, to tell a judge model that refuses from one that rambles (read once)."""
+    judge = build_judge(load_judge_spec("refusal"))
+    assert isinstance(judge, RuleJudge), "the shipped refusal judge is a rule judge"
+    return judge
+
+
 def _last_word(pattern: str, text: str) -> str | None:
     matches = list(re.finditer(pattern, text, FLAGS))
     return matches[-1].group(1).strip().lower() if matches else None
@@ -60,7 +69,7 @@ def parse_verdict(text: str, spec: JudgeSpec) -> Verdict:
     assert spec.verdict_regex, "JudgeSpec validation requires verdict_regex for llm judges"
     word = _last_word(spec.verdict_regex, text)
     if word is None:
-        refused = classify(text).label == "full_refusal" if text.strip() else False
+        refused = _refusal_judge().classify(text).label == "full_refusal" if text.strip() else False
         reason = "the judge model refused" if refused else "no verdict in the judge's output"
         return Verdict(label=None, reason=reason, raw=text)
     if word not in labels:

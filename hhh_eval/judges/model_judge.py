@@ -3,9 +3,9 @@
 The model is built from a judge spec's backend and model args through lm-eval's registry, so hf, vllm and
 API backends all work, and it is asked through lm-eval's model interface: one `generate_until` call and one
 `loglikelihood` call per batch of items (identical requests in a batch are sent once). Verdicts are cached
-across runs by the judge stage (hhh_eval/judging.py), keyed by the judge identity built here: name, version,
-kind, model (hub id@revision, or local path@fingerprint) and a hash of every setting that shapes the prompt,
-the decoding and the parsing.
+across runs by the judge stage (hhh_eval/judging.py), keyed by the judge identity built here: its hash covers
+the model (hub id@revision, or local path@fingerprint), every setting that shapes the prompt, the decoding and
+the parsing, the threshold, strip_think, and the source of the judge code that turns output into verdicts.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from hhh_eval.errors import UserError
-from hhh_eval.fileio import dumps, sha256_text
+from hhh_eval.fileio import dumps, sha256_bytes, sha256_text
 from hhh_eval.identity import API_BACKENDS, NON_IDENTITY_ARGS, fingerprint_dir, parse_model_args
-from hhh_eval.judges.base import JudgeIdentity, JudgeItem, Verdict
+from hhh_eval.judges.base import JudgeIdentity, JudgeItem, Verdict, definition_sha256
 from hhh_eval.judges.specs import JudgeSpec
 
 EMPTY_RESPONSE = Verdict(label=None, reason="empty response")  # nothing to judge: unscored, no model call
@@ -68,12 +68,24 @@ def model_label(config: JudgeModelConfig) -> str:
     return f"{name}@{revision}" if revision else name
 
 
-def judge_identity(spec: JudgeSpec, config: JudgeModelConfig, settings: dict[str, Any]) -> JudgeIdentity:
-    """A model judge's identity; `settings` is everything of the prompt format, decoding and parsing."""
+def code_sha256(*modules: str) -> str:
+    """sha256 of the source files of `modules` (the judge code that turns model output into verdicts)."""
+    sources = [Path(str(sys.modules[name].__file__)).read_bytes() for name in dict.fromkeys(modules)]
+    return sha256_bytes(b"\0".join(sources))
+
+
+def judge_identity(spec: JudgeSpec, config: JudgeModelConfig, settings: dict[str, Any],
+                   code: str = "") -> JudgeIdentity:
+    """A model judge's identity; `settings` is everything of the prompt format, decoding and parsing, `code` the
+    hash of the judge's source (see code_sha256)."""
     args = {k: v for k, v in config.model_args.items() if k not in NON_IDENTITY_ARGS}
     fmt = {"backend": config.backend, "model_args": args, "chat_template_args": config.chat_template_args, **settings}
-    return JudgeIdentity(name=spec.name, version=spec.version, kind=spec.kind, model=model_label(config),
-                         prompt_sha256=sha256_text(dumps(fmt)), threshold=spec.threshold)
+    model = model_label(config)
+    definition = {"type": spec.type, "kind": spec.kind, "model": model, "format": fmt, "threshold": spec.threshold,
+                  "strip_think": spec.strip_think, "code_sha256": code}
+    return JudgeIdentity(name=spec.name, version=spec.version, kind=spec.kind, model=model,
+                         prompt_sha256=sha256_text(dumps(fmt)), threshold=spec.threshold,
+                         identity_sha256=definition_sha256(definition), source=spec.source)
 
 
 def _device(backend: str) -> str | None:
@@ -209,7 +221,8 @@ class ModelJudge:
 
     @cached_property
     def identity(self) -> JudgeIdentity:
-        return judge_identity(self.spec, self.model.config, {"max_gen_toks": self.max_gen_toks, **self.settings()})
+        settings = {"max_gen_toks": self.max_gen_toks, **self.settings()}
+        return judge_identity(self.spec, self.model.config, settings, code_sha256(__name__, type(self).__module__))
 
     def settings(self) -> dict[str, Any]:
         """The judge's prompt format and parsing rules, as recorded in its identity."""

@@ -1,4 +1,9 @@
-"""Judge specs: tasks/judges/<name>.yaml, validated into a frozen JudgeSpec, and the judge each one builds."""
+"""Judge specs: tasks/judges/<name>.yaml, validated into a frozen JudgeSpec, and the judge each one builds.
+
+A spec that names a type but cannot be built as written (a rule judge without rules or of a kind rules cannot
+label, an unknown key, an invalid regex, a model judge without its model) is a one-line UserError listing what
+is allowed; no spec ever falls back to another judge.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from hhh_eval.errors import UserError
 from hhh_eval.judges.base import KIND_LABELS, Judge
+from hhh_eval.judges.refusal import RefusalRules
 from hhh_eval.registry import tasks_dir
 
 JudgeKind = Literal["refusal", "harm", "truthfulness"]
@@ -55,7 +61,14 @@ class JudgeSpec(BaseModel):
     labels: dict[str, str] | None = None  # classifier/llm: the model's output label -> one of KIND_LABELS[kind]
     scores: dict[str, ScoreSpec] | None = None  # llm: extra scores read from the output (Verdict.scores)
     threshold: float | None = Field(default=None, ge=0, le=1)  # classifier: P(unsafe) cut-off for the label
-    strip_think: bool = True  # drop a reasoning model's <think>...</think> block before judging (bump version on change)
+    strip_think: bool = True  # drop a reasoning model's <think>...</think> block before judging
+    rules: RefusalRules | None = None  # rule: the phrase lists of the rule engine (hhh_eval/judges/refusal.py)
+    _source: Path | None = PrivateAttr(default=None)  # the file it was read from (None: built in code)
+
+    @property
+    def source(self) -> Path | None:
+        """The spec file this spec was read from; its validation record lives beside it."""
+        return self._source
 
     @model_validator(mode="after")
     def _consistent(self) -> JudgeSpec:
@@ -65,7 +78,12 @@ class JudgeSpec(BaseModel):
             raise ValueError(f"maps to unknown {self.kind} labels {', '.join(bad)}; use {known}")
         if self.type != "classifier" and self.threshold is not None:
             raise ValueError("threshold (a P(unsafe) cut-off) applies to classifier judges only")
-        if self.type != "rule" and not (self.backend and self.model_args):
+        if self.type == "rule":
+            _check_rule(self)
+            return self
+        if self.rules is not None:
+            raise ValueError("rules apply to rule judges only; drop rules or make the judge type rule")
+        if not (self.backend and self.model_args):
             raise ValueError(f"a {self.type} judge needs backend and model_args (e.g. backend: hf, "
                              "model_args: pretrained=org/name)")
         if self.type == "classifier":
@@ -77,6 +95,23 @@ class JudgeSpec(BaseModel):
         for name, score in (self.scores or {}).items():
             _one_group_regex(score.pattern, f"scores.{name}.pattern")
         return self
+
+
+MODEL_FIELDS = ("model_args", "backend", "chat_template_args", "max_gen_toks", "prompt_template", "verdict_regex",
+                "labels", "scores")
+
+
+def _check_rule(spec: JudgeSpec) -> None:
+    if spec.kind != "refusal":
+        raise ValueError(f"a rule judge labels {', '.join(KIND_LABELS['refusal'])}: its kind must be refusal "
+                         f"(a {spec.kind} judge needs type llm or classifier)")
+    if spec.rules is None:
+        allowed = ", ".join(RefusalRules.model_fields)
+        raise ValueError(f"a rule judge needs rules: a mapping with at least decline (a list of phrases or regexes); "
+                         f"allowed keys: {allowed}")
+    extra = [f for f in MODEL_FIELDS if getattr(spec, f) is not None]
+    if extra:
+        raise ValueError(f"a rule judge takes no model: drop {', '.join(extra)} (or make the judge type llm)")
 
 
 def _check_classifier(spec: JudgeSpec) -> None:
@@ -103,7 +138,10 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         with open(path, encoding="utf-8") as fh:
             raw = yaml.safe_load(fh)
     except yaml.YAMLError as exc:
-        raise UserError(f"judge file {path} is not valid YAML ({exc.__class__.__name__}); fix the file") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise UserError(f"judge file {path} is not valid YAML{where} ({exc.__class__.__name__}); fix the file "
+                        "(quote a pattern that holds ': ' or ' #')") from None
     if not isinstance(raw, dict):
         raise UserError(f"judge file {path} must be a YAML mapping of name, version, kind, type, description")
     return raw
@@ -116,11 +154,35 @@ def load_judge_spec(name: str, root: Path | None = None) -> JudgeSpec:
         raise UserError(f"unknown judge '{name}'; known judges: {', '.join(judge_names(root)) or '(none)'}")
     try:
         spec = JudgeSpec(**_read_yaml(path))
-    except (TypeError, ValidationError) as exc:
+    except ValidationError as exc:
+        raise UserError(f"judge file {path} is malformed: {_problems(exc)}") from None
+    except TypeError as exc:
         raise UserError(f"judge file {path} is malformed: {exc}".replace("\n", " ")) from None
     if spec.name != name:
         raise UserError(f"judge file {path} declares name '{spec.name}'; the name must match the file name '{name}'")
+    spec._source = path
     return spec
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> str:
+    model: type[BaseModel] = RefusalRules if loc[:1] == ("rules",) else ScoreSpec if loc[:1] == ("scores",) else JudgeSpec
+    return ", ".join(model.model_fields)
+
+
+def _problems(exc: ValidationError) -> str:
+    """A pydantic error as one line: each problem with its key, unknown keys with the keys allowed there."""
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(x) for x in err["loc"]) or "spec"
+        if err["type"] == "extra_forbidden":
+            parts.append(f"{where}: unknown key (allowed: {_allowed_keys(err['loc'])})")
+        elif err["type"] == "string_type" and isinstance(err["input"], bool):
+            parts.append(f"{where}: YAML read this phrase as {str(err['input']).lower()}; quote it (e.g. 'no')")
+        elif err["type"] == "string_type" and isinstance(err["input"], dict):
+            parts.append(f"{where}: YAML read this pattern as a mapping (it holds ': '); quote it")
+        else:
+            parts.append(f"{where}: {err['msg']}".replace("Value error, ", ""))
+    return "; ".join(parts).replace("\n", " ")
 
 
 def with_overrides(spec: JudgeSpec, overrides: dict[str, str]) -> JudgeSpec:
@@ -130,9 +192,11 @@ def with_overrides(spec: JudgeSpec, overrides: dict[str, str]) -> JudgeSpec:
     if spec.type == "rule":
         raise UserError(f"judge '{spec.name}' is rule-based and takes no model; drop --judge-backend/--judge-model-args")
     try:
-        return JudgeSpec(**{**spec.model_dump(), **overrides})
+        changed = JudgeSpec(**{**spec.model_dump(), **overrides})
     except ValidationError as exc:
-        raise UserError(f"judge '{spec.name}' with {overrides} is invalid: {exc}".replace("\n", " ")) from None
+        raise UserError(f"judge '{spec.name}' with {overrides} is invalid: {_problems(exc)}") from None
+    changed._source = spec.source
+    return changed
 
 
 def build_judge(spec: JudgeSpec) -> Judge:
@@ -145,8 +209,7 @@ def build_judge(spec: JudgeSpec) -> Judge:
         from hhh_eval.judges.llm_judge import LLMJudge
 
         return LLMJudge(spec)
-    if spec.kind == "refusal":
-        from hhh_eval.judges.refusal import RefusalJudge
+    from hhh_eval.judges.refusal import RuleJudge
 
-        return RefusalJudge()
-    raise UserError(f"judge {spec.name}: no rule-based judge of kind '{spec.kind}'; the rule judge is kind refusal")
+    assert spec.rules is not None, "JudgeSpec validation requires rules for rule judges"
+    return RuleJudge(spec.name, spec.version, spec.rules, spec.strip_think, spec.source)
