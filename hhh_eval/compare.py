@@ -245,7 +245,7 @@ def to_markdown(report: CompareReport) -> str:
                      f"{s['improvements']} | {s['tests']} | {md_escape(notes)} |")
     for info in report.cards[1:]:
         lines += ["", f"## {md_escape(info.label)} vs {md_escape(report.baseline)}", "",
-                  "| | baseline | card | Δ [95% CI] | p (Holm) | MDE | n | result |", "|---|---|---|---|---|---|---|---|"]
+                  "| | baseline | card | Δ [95% CI] | p (Holm) | MDE | n | result |", "|---" * 8 + "|"]
         lines += [_md_row(r) for r in report.rows if r.card == info.label]
     lines += ["", f"{MISMATCH_MARK}: the cards differ in suite, task version, items or judge for this row "
               f"(compared under --allow-mismatch). {PARTIAL_MARK}: a partial card (--limit). n: shared items "

@@ -84,8 +84,8 @@ def render_markdown(result: GateResult, header: dict[str, str]) -> str:
               "  non-inferiority passes when d's paired 95% interval stays within the margin of 0 on the worse side",
               "", "| # | check | subject | measured [95% CI] | threshold | result | reason |",
               "|---|---|---|---|---|---|---|"]
-    lines += [f"| {i} | {c.kind} | {md_escape(c.subject)} | {md_escape(c.measured)} | {md_escape(c.threshold)} | {c.status} | "
-              f"{md_escape(c.reason)} |" for i, c in enumerate(result.checks, 1)]
+    lines += [f"| {i} | {c.kind} | {md_escape(c.subject)} | {md_escape(c.measured)} | {md_escape(c.threshold)} "
+              f"| {c.status} | {md_escape(c.reason)} |" for i, c in enumerate(result.checks, 1)]
     lines += ["", f"VERDICT: {result.verdict} ({result.counts()})", ""]
     return "\n".join(lines)
 

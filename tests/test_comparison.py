@@ -17,14 +17,14 @@ from hhh_eval.policy import Policy
 from hhh_eval.runs import RunData, load_run
 from hhh_eval.tiny_model import build_tiny_model
 
-TASKS = "pubmedqa,medqa,truthfulqa_mc1,truthfulqa_mc2,beavertails,xstest_unsafe,calibration"
-LIMIT = 60
+TASKS = "pubmedqa,medqa,truthfulqa_mc1,truthfulqa_mc2,beavertails,calibration"
+LIMIT = 40
 
 
 def _run(out: Path, model: Path, data_dir: Path, name: str) -> Path:
     args = ["run", "--model", "hf", "--model-args", f"pretrained={model}", "--suite", "hhh-core", "--tasks", TASKS,
             "--limit", str(LIMIT), "--output-dir", str(out), "--run-name", name, "--data-dir", str(data_dir),
-            "--gen-kwargs", "max_gen_toks=24"]
+            "--gen-kwargs", "max_gen_toks=16"]
     assert main(args) == 0
     return next(out.glob(f"*/{name}"))
 
