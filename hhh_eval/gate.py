@@ -2,9 +2,12 @@
 command (exit 0 pass, 1 fail, 2 invalid input). The checklist (checklist.md / checklist.json) goes beside the card.
 
 Rules:
-- Bounds are stated on the card's 95% intervals: `lower` needs ci_low >= min, `upper` needs ci_high <= max,
-  `point` compares the value. A missing task, metric or category FAILs; so does a number that cannot be
-  computed (no scored item, no interval): such a check is "undecidable" and says why.
+- Bounds are stated on 95% intervals: `lower` needs the lower end >= min, `upper` the upper end <= max, `point`
+  compares the value. A rate (0/1 items) is checked against its exact one-sided (Clopper-Pearson) bound at
+  97.5%, whose error on that side is at most 2.5% (the card's two-sided Wilson bound errs up to 7% on one side
+  at small counts); other metrics and axes against the card's interval. A missing task, metric or category
+  FAILs; so does a number that cannot be computed (no scored item, no interval): such a check is
+  "undecidable" and says why.
 - Against --baseline, differences d = candidate - baseline (in the metric's units; axes in 0-100 points) come
   from hhh_eval.comparison, the same numbers `hhh-eval compare` prints. Non-inferiority passes when the paired
   95% interval of d stays above -margin (below +margin for a lower-is-better metric): a one-sided test at

@@ -16,6 +16,7 @@ from hhh_eval.card import Card, Metric
 from hhh_eval.comparison import PairComparison
 from hhh_eval.policy import Bound, JudgeRequirement, NonInferiority, Superiority
 from hhh_eval.stats import CORPUS_METRICS, MIN_CONTINUOUS_PAIRS, PairedResult, is_binary, power
+from hhh_eval.stats.intervals import exact_one_sided
 
 RATE_METHODS = ("wilson", "wilson-deff", "clopper-pearson")
 
@@ -153,9 +154,9 @@ def _bound_targets(card: Card, b: Bound) -> list[Target]:
 
 def _bound_threshold(b: Bound) -> str:
     if b.bound == "lower":
-        return f"95% CI low >= {_fmt(b.min)}"
+        return f"95% lower bound >= {_fmt(b.min)}"
     if b.bound == "upper":
-        return f"95% CI high <= {_fmt(b.max)}"
+        return f"95% upper bound <= {_fmt(b.max)}"
     return " and ".join(s for s in (b.min is not None and f"value >= {_fmt(b.min)}",
                                      b.max is not None and f"value <= {_fmt(b.max)}") if s)
 
@@ -202,12 +203,18 @@ def check_bound(card: Card, b: Bound) -> list[Check]:
         return [Check("bound", b.subject, "absent", threshold, "FAIL", str(exc))]
     checks = []
     for subject, value, low, high, why, metric in targets:
+        mde = None if low is None or high is None else power.mde((high - low) / 2)
+        measured, method = _interval_text(value, low, high), None
+        if metric is not None and metric.effective_n and value is not None and b.bound != "point":
+            # a rate: checked against its exact one-sided bound (Wilson's errs up to 7% on one side)
+            exact = exact_one_sided(value, metric.effective_n, upper=b.bound == "upper")
+            low, high = (exact, high) if b.bound == "lower" else (low, exact)
+            measured, method = f"{measured}; exact one-sided bound {_fmt(exact)}", "exact one-sided"
         failure = _bound_failure(b, value, low, high, why)
         if failure and (underpowered := _perfect_model_fails(b, metric)):
             failure = f"{underpowered} ({failure})"
-        mde = None if low is None or high is None else power.mde((high - low) / 2)
-        checks.append(Check("bound", subject, _interval_text(value, low, high), threshold,
-                            "FAIL" if failure else "PASS", failure, value, low, high, mde=mde))
+        checks.append(Check("bound", subject, measured, threshold, "FAIL" if failure else "PASS", failure, value,
+                            low, high, method=method, mde=mde))
     return checks
 
 

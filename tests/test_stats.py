@@ -213,3 +213,21 @@ def test_metric_interval_picks_rate_for_binary_and_bootstrap_otherwise():
     graded = stats.metric_interval([1, 0, 0.5, 1, 0.25], seed=0)
     assert graded.method == "bootstrap" and graded.value == pytest.approx(0.55)
     assert stats.metric_interval([], seed=0).method == "none"
+
+
+def test_gate_rate_bounds_err_at_most_the_nominal_on_their_side():
+    """The gate checks rates against the exact one-sided bound: over the grid its error stays <= 2.5%, where the
+    card's Wilson bound (two-sided 95%) errs far more on one side at small counts."""
+    from hhh_eval.stats.intervals import exact_one_sided
+
+    worst_exact = worst_wilson = (0.0, None)
+    for n in (20, 50, 100, 200):
+        counts = np.arange(n + 1)
+        wilson_low = stats.rate_bounds(counts, np.full(n + 1, n), method="wilson")[0]
+        exact_low = np.array([exact_one_sided(x / n, n, upper=False) for x in counts])
+        for p in np.linspace(0.005, 0.5, 200):
+            pmf = sps.binom.pmf(counts, n, p)
+            worst_exact = max(worst_exact, (float(pmf[exact_low > p].sum()), (p, n)))
+            worst_wilson = max(worst_wilson, (float(pmf[wilson_low > p].sum()), (p, n)))
+    print(f"one-sided error of the lower bound: exact {worst_exact}, card Wilson {worst_wilson}")
+    assert worst_exact[0] <= 0.025 + 1e-12 and worst_wilson[0] > 0.06

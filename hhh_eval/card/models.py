@@ -67,6 +67,7 @@ class Metric(Frozen):
     higher_is_better: bool
     n: Count
     estimator: str | None = None  # a metric with several estimators names its own (e.g. calibration error)
+    effective_n: NonNegative | None = None  # rates: the sample size behind the interval (n / design effect)
     note: str | None = None  # why there is no value or interval
     corrected: CorrectedRate | None = None  # judged rates: corrected for the judge's measured error
 

@@ -74,7 +74,7 @@ def metric_result(metric: MetricSpec, rows: Sequence[ItemScore], seed: int,
             corrected = _corrected(metric.name, values, keys, validation)
     return Metric(value=iv.value, ci_low=iv.low, ci_high=iv.high, stderr=iv.stderr, ci_method=iv.method,
                   higher_is_better=metric.higher_is_better, n=iv.n, estimator=estimator, note=iv.note,
-                  corrected=corrected)
+                  effective_n=iv.effective_n, corrected=corrected)
 
 
 def score_of(metric: Metric) -> Score:

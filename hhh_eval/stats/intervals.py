@@ -42,6 +42,7 @@ class Interval:
     method: str
     n: int
     note: str | None = None
+    effective_n: float | None = None  # rates: the (design-effect) sample size behind the interval
 
 
 EMPTY = Interval(None, None, None, None, "none", 0, "no scored items")
@@ -121,7 +122,7 @@ def rate_interval(successes: int, n: int, level: float = LEVEL, method: str = "w
         return EMPTY
     low, high = rate_bounds(np.array(successes), np.array(n), level, method)
     p = successes / n
-    return Interval(p, float(low), float(high), math.sqrt(p * (1 - p) / n), method, int(n))
+    return Interval(p, float(low), float(high), math.sqrt(p * (1 - p) / n), method, int(n), effective_n=float(n))
 
 
 def design_effect(x: np.ndarray, clusters: Clusters) -> float:
@@ -143,7 +144,17 @@ def clustered_rate_interval(x: np.ndarray, clusters: Clusters, level: float = LE
     n_eff = x.size / deff
     p = float(x.mean())
     low, high = rate_bounds(np.array(p * n_eff), np.array(n_eff), level)
-    return Interval(p, float(low), float(high), math.sqrt(p * (1 - p) / n_eff), "wilson-deff", int(x.size))
+    return Interval(p, float(low), float(high), math.sqrt(p * (1 - p) / n_eff), "wilson-deff", int(x.size),
+                    effective_n=n_eff)
+
+
+def exact_one_sided(value: float, effective_n: float, upper: bool, level: float = LEVEL) -> float:
+    """The exact (Clopper-Pearson) one-sided bound at (1 + level) / 2 of a rate observed on effective_n items:
+    what a release bound is checked against (its error is at most (1 - level) / 2 on that side, where the
+    Wilson bound's reaches 7% at small counts)."""
+    x, n = np.array(value * effective_n), np.array(effective_n)
+    low, high = _clopper_pearson(x, n, level)
+    return float(high if upper else low)
 
 
 def newcombe(e: float, f: float, g: float, h: float, level: float = LEVEL) -> tuple[float, float]:
