@@ -46,6 +46,7 @@ class RunConfig:
     force: bool = False
     labels: dict[str, str | float] = field(default_factory=dict)
     demo: bool = False
+    merge: dict[str, Any] | None = None  # a merged model's provenance (method, inputs, weights, mergekit version)
 
 
 @dataclass(frozen=True)
@@ -185,6 +186,8 @@ def _generate(plan: RunPlan, manifest: dict[str, Any]) -> None:
 def _new_manifest(plan: RunPlan, previous: dict[str, Any]) -> dict[str, Any]:
     c = plan.config
     model = plan.identity.to_card(previous.get("model", {}).get("chat_template_sha256"), c.settings.system_prompt)
+    if c.merge:
+        model["merge"] = c.merge
     same_model = previous.get("model", {}).get("identity_sha256") == model["identity_sha256"]
     return {
         "manifest_version": MANIFEST_VERSION, "model": model, "suite": plan.suite.name,
@@ -273,7 +276,8 @@ def build_card(run_dir: Path, manifest: dict[str, Any],
         tasks[name] = scoring.derived_entry(spec, _suite_entry(suite, name), rows[name], tasks, manifest["run"]["seed"])
     return {
         "schema_version": "1.0", "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "harness": harness_info(), "model": manifest["model"], "run": manifest["run"],
+        "harness": harness_info(), "run": manifest["run"],
+        "model": {k: v for k, v in manifest["model"].items() if k != "merge"},  # the card has no merge field yet
         "suite": {"name": suite.name, "version": suite.version}, "judges": judges, "tasks": tasks,
         "axes": scoring.axis_entries(suite, tasks),
     }, rows
