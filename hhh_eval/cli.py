@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("hhh_eval.report", "cli_report"),
     "export": ("hhh_eval.export", "cli_export"),
     "gate": ("hhh_eval.gate", "cli_gate"),
+    "sweep": ("hhh_eval.sweep.runner", "cli_sweep"),
 }
 
 
@@ -124,6 +125,17 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("card", help="report_card.json or run folder")
     p.add_argument("--policy", required=True, help="policy YAML, e.g. tasks/policies/release.yaml")
     p.add_argument("--baseline", help="baseline card or run folder for non-inferiority checks")
+
+    p = sub.add_parser("sweep", help="evaluate many checkpoints or merge weights (a sweep file) and write a sweep report")
+    p.add_argument("sweep_file", help="sweep YAML (README 'Sweeps'): run settings, points, checkpoints, merge grid")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local: points one by one here; ray: each point a Ray task (default: local)")
+    p.add_argument("--ray-address", help="Ray cluster to use (e.g. auto, ray://head:10001); default: a local Ray")
+    p.add_argument("--ray-num-cpus", type=_positive_int, help="CPUs of the local Ray started without --ray-address "
+                   "(default: all cores)")
+    p.add_argument("--output-dir", default="results", help="the sweep goes to OUTPUT_DIR/sweeps/<name>/ (default: results)")
+    p.add_argument("--force", action="store_true", help="re-run finished points (model answers still come from the cache)")
+    p.add_argument("--policy", help="release policy YAML: gate each point (baseline: the sweep's) and name the best")
     return parser
 
 
