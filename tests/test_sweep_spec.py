@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import json
 from pathlib import Path
 
 import pytest
@@ -41,7 +43,7 @@ def ckpt(tmp_path: Path) -> Path:
 
 
 def _example(ckpt: Path) -> dict:
-    return EXAMPLE | {"checkpoints": {"glob": str(ckpt / "step-*"), "label": "step"}}
+    return copy.deepcopy(EXAMPLE) | {"checkpoints": {"glob": str(ckpt / "step-*"), "label": "step"}}
 
 
 def test_example_expands_to_points_checkpoints_and_merges_in_order(tmp_path: Path, ckpt: Path) -> None:
@@ -146,3 +148,41 @@ def test_ray_probe_refuses_a_folder_that_is_not_the_drivers(tmp_path: Path) -> N
     assert executors._probe(str(tmp_path), "token") is None
     (tmp_path / ".probe-token").write_text("someone else's")
     assert "other files" in executors._probe(str(tmp_path), "token")
+
+
+def test_make_sweep_passes_each_variable_as_one_argument(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    echo = tmp_path / "echo_argv.py"
+    echo.write_text("import json, sys\nprint(json.dumps(sys.argv[1:]))\n")
+    sweep = f"a b; touch {tmp_path}/p1 $(shell touch {tmp_path}/p2) `touch {tmp_path}/p3` it's.yaml"
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run(["make", "-s", "-o", ".installed", "sweep", f"PYTHON={sys.executable} {echo}",
+                           f"SWEEP={sweep}", "EXECUTOR=ray", "RAY_ADDRESS=$(x)"],
+                          cwd=root, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    argv = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert argv[:4] == ["-m", "hhh_eval", "sweep", sweep]
+    assert argv[argv.index("--executor") + 1] == "ray" and argv[argv.index("--ray-address") + 1] == "$(x)"
+    assert not list(tmp_path.glob("p*")), "a variable's text was executed"
+    missing = subprocess.run(["make", "-s", "-o", ".installed", "sweep"], cwd=root, capture_output=True, text=True,
+                             timeout=60)
+    assert missing.returncode != 0 and "make sweep needs SWEEP=" in missing.stdout
+
+
+def test_readme_example_is_a_valid_sweep_file(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = readme.split("## Sweeps", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    spec, _ = load_sweep(_write_text(tmp_path, block))
+    assert spec.name == "med-merge" and spec.merge.varied == "alignment" and spec.resources.num_gpus == 1
+    assert yaml.safe_load(block) == EXAMPLE | {"checkpoints": {"glob": "/ckpt/run1/step-*", "label": "step"}}
+
+
+def _write_text(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "readme.yaml"
+    path.write_text(text)
+    return path

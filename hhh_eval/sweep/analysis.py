@@ -44,10 +44,9 @@ def paired_comparison(baseline: RunData, others: list[RunData]) -> PairedCompari
 
 
 def axis_score(card: Card, axis: str) -> tuple[float, float, float]:
-    """(score, low, high) of an axis, NaN where the card has none."""
-    from hhh_eval.plots import axis_interval
-
-    return axis_interval(card, axis)
+    """(score, low, high) of an axis on a card, NaN where the card has none."""
+    entry = card["axes"].get(axis) or {}
+    return tuple(math.nan if entry.get(k) is None else float(entry[k]) for k in ("score", "ci_low", "ci_high"))
 
 
 def frontier(cards: list[Card], names: list[str]) -> list[str]:
