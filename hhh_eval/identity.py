@@ -79,8 +79,8 @@ def parse_model_args(text: str) -> dict[str, Any]:
 
 def fingerprint_cache_dir() -> Path:
     """Where file hashes are cached: $HHH_EVAL_CACHE_DIR/fingerprints, else ~/.cache/hhh-eval/fingerprints."""
-    root = os.environ.get(CACHE_DIR_ENV) or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hhh-eval"
-    return Path(root) / "fingerprints"
+    user_cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return Path(os.environ.get(CACHE_DIR_ENV) or user_cache / "hhh-eval") / "fingerprints"
 
 
 @cache

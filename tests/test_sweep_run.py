@@ -3,7 +3,6 @@ weights 0, 0.5 and 1, and a point whose checkpoint is missing; local executor, a
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -138,10 +137,10 @@ def _differences(a_dir: Path, b_dir: Path) -> tuple[list[str], float]:
     """Items whose per-item scores differ (must be none) and the largest log-likelihood difference."""
     differ, worst = [], 0.0
     for task in TASKS:
-        for x, y in zip(read_jsonl(a_dir / "scores" / f"{task}.jsonl"), read_jsonl(b_dir / "scores" / f"{task}.jsonl")):
+        for x, y in zip(*(read_jsonl(d / "scores" / f"{task}.jsonl") for d in (a_dir, b_dir)), strict=True):
             if x != y:
                 differ.append(f"{task} {x['doc_hash']}")
-        for x, y in zip(read_jsonl(a_dir / "samples" / f"{task}.jsonl"), read_jsonl(b_dir / "samples" / f"{task}.jsonl")):
+        for x, y in zip(*(read_jsonl(d / "samples" / f"{task}.jsonl") for d in (a_dir, b_dir)), strict=True):
             assert x.get("response") == y.get("response")
             if "loglikelihoods" in x:
                 worst = max(worst, float(np.max(np.abs(np.subtract(x["loglikelihoods"], y["loglikelihoods"])))))
@@ -163,7 +162,8 @@ def test_merged_points_record_their_provenance(local_sweep: dict[str, Any], mode
     merge = read_json(sweep_dir / p["run_dir"] / "manifest.json")["model"]["merge"]
     assert merge == p["merge"]
     assert merge["method"] == "task_arithmetic" and merge["mergekit_version"] == metadata.version("mergekit")
-    assert merge["base"]["identity"] == {"source": "local", "fingerprint": fingerprint_dir(models["A"])}
+    assert merge["base"]["identity"] == {"source": "local", "fingerprint": fingerprint_dir(models["A"]), "name": None,
+                                         "revision": None}
     assert [(i["name"], i["weight"], i["identity"]["fingerprint"]) for i in merge["inputs"]] == \
         [("aligned", 0.5, fingerprint_dir(models["B"]))]
     assert Path(p["model"]).name == f"task_arithmetic-{merge['key'][:16]}"

@@ -14,7 +14,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, Protocol
@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from hhh_eval.errors import UserError
 from hhh_eval.fileio import atomic_write_text
 from hhh_eval.pipeline import RunConfig, plan_run, run
-from hhh_eval.sweep.merge import MergeRecipe, build_merge
+from hhh_eval.sweep.merge import MergeProvenance, MergeRecipe, build_merge
 from hhh_eval.sweep.points import with_merge
 from hhh_eval.sweep.spec import ResourcesSpec
 from hhh_eval.sweep.state import point_key, tasks_tree_sha
@@ -49,7 +49,7 @@ class PointResult:
     run_dir: Path | None = None
     key: str | None = None
     model: str | None = None
-    merge: dict[str, Any] | None = None
+    merge: MergeProvenance | None = None
     error: str | None = None
     attempts: int | None = None
 
@@ -84,14 +84,14 @@ def run_point(task: PointTask) -> PointResult:
     """Run one point where this is called (any Ray node too); raises when the point fails."""
     start = time.perf_counter()
     with _logged(task.log):
-        config = task.config
+        config, record = task.config, None
         if task.merge:
             path, record = build_merge(task.merge, task.merges_dir)
             config = with_merge(config, path, record)
         plan = plan_run(config)
         key = point_key(plan, tasks_tree_sha(plan.tasks_root))
         _, run_dir = run(config)
-    return PointResult(task.name, True, time.perf_counter() - start, run_dir, key, plan.identity.name, config.merge)
+    return PointResult(task.name, True, time.perf_counter() - start, run_dir, key, plan.identity.name, record)
 
 
 PointFn = Callable[[PointTask], PointResult]
@@ -148,15 +148,15 @@ class RayExecutor:
     resources: ResourcesSpec
     address: str | None = None
     num_cpus: int | None = None  # of the local Ray (default: all cores)
-    _started: bool = False
+    _started: bool = field(default=False, init=False)
 
     def __enter__(self) -> RayExecutor:
         import ray
 
         if not ray.is_initialized():
-            local = {"address": "local", "num_cpus": self.num_cpus} if self.address is None else {"address": self.address}
+            where = {"address": self.address} if self.address else {"address": "local", "num_cpus": self.num_cpus}
             try:
-                ray.init(**local, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+                ray.init(**where, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise UserError(f"cannot start or reach Ray at {self.address or 'this machine'} ({describe(exc)}); "
                                 "check --ray-address (e.g. ray://head:10001 or auto)") from None

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel, ConfigDict
 
 from hhh_eval.errors import UserError
 from hhh_eval.fileio import atomic_write_text, dumps, sha256_text
@@ -74,30 +75,65 @@ def require_mergekit() -> None:
         raise UserError(f"the sweep's merge grid needs mergekit, which is not installed; {INSTALL_HINT}")
 
 
-def input_identity(ref: str) -> dict[str, Any]:
-    """What a merge input is, independent of where it lies: a local folder's fingerprint, else a hub commit."""
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class InputIdentity(_Record):
+    """What a merge input is, wherever it lies: a local folder's fingerprint, or a hub model's commit."""
+
+    source: str  # "local" | "hub"
+    fingerprint: str | None = None
+    name: str | None = None
+    revision: str | None = None
+
+
+class MergedInput(_Record):
+    name: str | None  # None for the base
+    ref: str
+    weight: float | None  # None for the base
+    identity: InputIdentity
+
+
+class MergeProvenance(_Record):
+    """A merge as recorded on each merged point (manifest.json model.merge, sweep.json) and in its cache folder."""
+
+    method: str
+    base: MergedInput | None
+    inputs: list[MergedInput]
+    parameters: dict[str, float | bool]
+    dtype: str | None
+    seed: int
+    mergekit_version: str
+    key: str  # sha256 of everything above but names and refs: the cache key
+
+
+def input_identity(ref: str) -> InputIdentity:
     path = Path(ref).expanduser()
     if path.is_dir():
-        return {"source": "local", "fingerprint": fingerprint_dir(path)}
+        return InputIdentity(source="local", fingerprint=fingerprint_dir(path))
     identity = resolve_identity("hf", {"pretrained": ref})  # a UserError for a missing path or unknown hub id
-    return {"source": identity.source, "name": identity.name, "revision": identity.revision}
+    return InputIdentity(source=identity.source, name=identity.name, revision=identity.revision)
 
 
-def provenance(recipe: MergeRecipe) -> dict[str, Any]:
-    """The merge as recorded on each point: method, inputs with identities and weights, mergekit version, key."""
-    base = {"ref": recipe.base, "identity": input_identity(recipe.base)} if recipe.base else None
-    inputs = [{"name": i.name, "ref": i.ref, "weight": i.weight, "identity": input_identity(i.ref)}
+def provenance(recipe: MergeRecipe) -> MergeProvenance:
+    """The merge's provenance and cache key (input fingerprints come from the fingerprint cache)."""
+    base = (MergedInput(name=None, ref=recipe.base, weight=None, identity=input_identity(recipe.base))
+            if recipe.base else None)
+    inputs = [MergedInput(name=i.name, ref=i.ref, weight=i.weight, identity=input_identity(i.ref))
               for i in recipe.inputs]
-    defining = [recipe.method, base and base["identity"], [[i["identity"], i["weight"]] for i in inputs],
-                sorted(recipe.parameters), recipe.dtype, MERGE_SEED, mergekit_version()]
-    return {"method": recipe.method, "base": base, "inputs": inputs, "parameters": dict(recipe.parameters),
-            "dtype": recipe.dtype, "seed": MERGE_SEED, "mergekit_version": defining[-1],
-            "key": sha256_text(dumps(defining))}
+    version = mergekit_version()
+    defining = [recipe.method, base and base.identity.model_dump(),
+                [[i.identity.model_dump(), i.weight] for i in inputs], sorted(recipe.parameters), recipe.dtype,
+                MERGE_SEED, version]
+    return MergeProvenance(method=recipe.method, base=base, inputs=inputs, parameters=dict(recipe.parameters),
+                           dtype=recipe.dtype, seed=MERGE_SEED, mergekit_version=version,
+                           key=sha256_text(dumps(defining)))
 
 
-def merged_path(merges_dir: Path, record: dict[str, Any]) -> Path:
+def merged_path(merges_dir: Path, record: MergeProvenance) -> Path:
     """The cache folder of a merge (it exists only once the merge is complete)."""
-    name = plain_name(f"{record['method']}-{record['key'][:16]}", "merge method")
+    name = plain_name(f"{record.method}-{record.key[:16]}", "merge method")
     return inside(merges_dir / name, merges_dir, "merge")
 
 
@@ -112,7 +148,8 @@ def check_recipe(recipe: MergeRecipe) -> None:
     try:
         MergeConfiguration.model_validate(recipe.mergekit_config())
     except Exception as exc:  # pydantic's ValidationError or mergekit's own RuntimeError
-        raise UserError(f"mergekit rejects the merge ({str(exc).splitlines()[0]}); check the sweep file's merge keys") from None
+        first = str(exc).splitlines()[0]
+        raise UserError(f"mergekit rejects the merge ({first}); check the sweep file's merge keys") from None
 
 
 def _run_mergekit(recipe: MergeRecipe, out: Path) -> None:
@@ -123,7 +160,7 @@ def _run_mergekit(recipe: MergeRecipe, out: Path) -> None:
     run_merge(MergeConfiguration.model_validate(recipe.mergekit_config()), str(out), options)
 
 
-def build_merge(recipe: MergeRecipe, merges_dir: Path) -> tuple[Path, dict[str, Any]]:
+def build_merge(recipe: MergeRecipe, merges_dir: Path) -> tuple[Path, MergeProvenance]:
     """The merged checkpoint's folder and provenance; built with mergekit unless the cache holds it."""
     record = provenance(recipe)
     final = merged_path(merges_dir, record)
@@ -133,7 +170,7 @@ def build_merge(recipe: MergeRecipe, merges_dir: Path) -> tuple[Path, dict[str, 
     tmp = merges_dir / f".{final.name}.{uuid.uuid4().hex[:8]}.tmp"
     try:
         _run_mergekit(recipe, tmp)
-        atomic_write_text(tmp / PROVENANCE_FILE, yaml.safe_dump(record, sort_keys=False))
+        atomic_write_text(tmp / PROVENANCE_FILE, yaml.safe_dump(record.model_dump(mode="json"), sort_keys=False))
         try:
             tmp.rename(final)
         except OSError:  # another worker finished the same merge first: theirs is identical

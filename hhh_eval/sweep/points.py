@@ -18,7 +18,7 @@ from hhh_eval.generate import GenerationSettings
 from hhh_eval.identity import API_BACKENDS
 from hhh_eval.paths import plain_name
 from hhh_eval.pipeline import RunConfig
-from hhh_eval.sweep.merge import MergeInput, MergeRecipe
+from hhh_eval.sweep.merge import MergeInput, MergeProvenance, MergeRecipe
 from hhh_eval.sweep.spec import CheckpointsSpec, MergeSpec, SweepSpec
 
 Label = int | float | str
@@ -116,6 +116,7 @@ def with_model(backend: str, model_args: dict[str, Any], model: str | None) -> d
     return model_args | ({"model" if backend in API_BACKENDS else "pretrained": model} if model else {})
 
 
-def with_merge(config: RunConfig, path: Path, record: dict[str, Any]) -> RunConfig:
-    """A merge point's run once its checkpoint exists: the merged folder and its provenance."""
-    return replace(config, model_args=with_model(config.backend, config.model_args, str(path)), merge=record)
+def with_merge(config: RunConfig, path: Path, record: MergeProvenance) -> RunConfig:
+    """A merge point's run once its checkpoint exists: the merged folder and its provenance (for the manifest)."""
+    return replace(config, model_args=with_model(config.backend, config.model_args, str(path)),
+                   merge=record.model_dump(mode="json"))

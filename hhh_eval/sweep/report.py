@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hhh_eval.fileio import atomic_write_bytes, dumps, sha256_file, sha256_text
+from hhh_eval.paths import inside
 from hhh_eval.policy import Policy
 from hhh_eval.provenance import harness_info
 from hhh_eval.registry import AXES
@@ -191,7 +192,8 @@ def write_report(state: SweepState, sweep_dir: Path, spec: SweepSpec, policy: Po
     runs = {p.name: load_run(sweep_dir / p.card) for p in state.points if p.status == "done" and p.card}
     found = findings(runs, state, spec, policy)
     names, cards = list(runs), [r.card for r in runs.values()]
-    files = {f"plots/{n}": b for n, b in (analysis.figures(cards, names, state.x, spec.trend_tasks) if cards else {}).items()}
+    plots = analysis.figures(cards, names, state.x, spec.trend_tasks) if cards else {}
+    files = {f"plots/{n}": b for n, b in plots.items()}
     pngs = {n.removeprefix("plots/"): b for n, b in files.items() if n.endswith(".png")}
     if found.comparison:
         files["comparison.md"] = found.comparison.markdown.encode()
@@ -205,7 +207,7 @@ def write_report(state: SweepState, sweep_dir: Path, spec: SweepSpec, policy: Po
     files["sweep.md"] = sweep_markdown(state, runs, found, images, policy, spec.objective).encode()
     files["report.html"] = report_html(state, runs, found, pngs, policy, spec.objective).encode()
     for name, data in files.items():
-        atomic_write_bytes(sweep_dir / name, data)
+        atomic_write_bytes(inside(sweep_dir / name, sweep_dir, "sweep report"), data)
     verdicts = {n: g.verdict if isinstance(g, analysis.GateOutcome) else g for n, g in found.gates.items()}
     return ReportState(key=key, files=sorted(files), frontier=found.frontier, policy=policy.name if policy else None,
                        gate=verdicts, best=found.best, notes=found.notes)

@@ -10,7 +10,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from hhh_eval.errors import UserError
 from hhh_eval.paths import inside, plain_name
@@ -18,7 +18,7 @@ from hhh_eval.pipeline import RunConfig, check_writable, plan_run
 from hhh_eval.policy import Policy, load_policy
 from hhh_eval.registry import load_suite, select_tasks, tasks_dir
 from hhh_eval.sweep.executors import LocalExecutor, PointResult, PointTask, RayExecutor, require_ray
-from hhh_eval.sweep.merge import MergeRecipe, check_recipe, merged_path, provenance, require_mergekit
+from hhh_eval.sweep.merge import MergeProvenance, MergeRecipe, check_recipe, merged_path, provenance, require_mergekit
 from hhh_eval.sweep.points import SweepPoint, default_x, expand_points, run_config, with_merge
 from hhh_eval.sweep.spec import SweepSpec, load_sweep
 from hhh_eval.sweep.state import PointState, SweepState, load_state, now, point_key, tasks_tree_sha
@@ -72,7 +72,7 @@ def plan_sweep(path: Path, options: SweepOptions) -> SweepPlan:
     return SweepPlan(spec, sha, points, configs, sweep_dir, options.output_dir / ".cache" / "merges", policy)
 
 
-def _merged_folder(plan: SweepPlan, recipe: MergeRecipe) -> tuple[Path, dict[str, Any]] | None:
+def _merged_folder(plan: SweepPlan, recipe: MergeRecipe) -> tuple[Path, MergeProvenance] | None:
     """The merge's cache folder and provenance once it is built; None before (or when an input is not here)."""
     try:
         record = provenance(recipe)
@@ -128,8 +128,8 @@ class ConsoleProgress:
     def finished(self, r: PointResult) -> None:
         self.count += 1
         p = self.state.point(r.name)
-        p.status, p.error, p.attempts, p.seconds, p.finished_at = ("done" if r.ok else "failed"), r.error, \
-            r.attempts, round(r.seconds, 2), now()
+        p.status, p.error, p.attempts = ("done" if r.ok else "failed"), r.error, r.attempts
+        p.seconds, p.finished_at = round(r.seconds, 2), now()
         if r.ok and r.run_dir is not None:
             p.key, p.run_dir, p.model, p.merge = r.key, str(r.run_dir.relative_to(self.sweep_dir)), r.model, r.merge
         self.state.save(self.sweep_dir)
@@ -154,8 +154,8 @@ def _execute(plan: SweepPlan, state: SweepState, options: SweepOptions) -> None:
     unbuilt = [p.merge for p in todo if p.merge and _merged_folder(plan, p.merge) is None]
     if unbuilt:
         check_recipe(unbuilt[0])  # a bad method is one error here, not a failure per point
-    tasks = [PointTask(p.name, plan.configs[p.name], p.merge, plan.merges_dir, plan.sweep_dir / "logs" / f"{p.name}.log")
-             for p in todo]
+    logs = plan.sweep_dir / "logs"
+    tasks = [PointTask(p.name, plan.configs[p.name], p.merge, plan.merges_dir, logs / f"{p.name}.log") for p in todo]
     progress = ConsoleProgress(state, plan.sweep_dir, len(tasks))
     if options.executor == "local":
         LocalExecutor(plan.spec.max_retries).run(tasks, progress)
@@ -193,7 +193,8 @@ def cli_sweep(args: argparse.Namespace) -> int:
     if args.ray_address and args.executor != "ray":
         raise UserError("--ray-address is for --executor ray; add --executor ray")
     if options.policy and not options.policy.is_file():
-        raise UserError(f"policy file {options.policy} not found; pass an existing YAML such as tasks/policies/release.yaml")
+        raise UserError(f"policy file {options.policy} not found; pass an existing YAML such as "
+                        "tasks/policies/release.yaml")
     state, sweep_dir = run_sweep(args.sweep_file, options)
     print("\n".join(summary_lines(state, sweep_dir)))
     return exit_code(state)

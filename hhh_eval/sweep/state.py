@@ -11,7 +11,7 @@ import json
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -19,6 +19,7 @@ from hhh_eval.fileio import atomic_write_json, dumps, read_json, sha256_text
 from hhh_eval.identity import cached_sha256
 from hhh_eval.pipeline import RunPlan, task_key
 from hhh_eval.provenance import harness_info
+from hhh_eval.sweep.merge import MergeProvenance
 
 SWEEP_JSON = "sweep.json"
 KEY_VERSION = 1
@@ -40,7 +41,7 @@ class PointState(_Model):
     error: str | None = None
     attempts: int | None = None  # tries made (local executor; Ray retries on its own)
     seconds: float | None = None
-    merge: dict[str, Any] | None = None
+    merge: MergeProvenance | None = None
     finished_at: str | None = None
 
     @property

@@ -23,13 +23,14 @@ def _scores(sweep_dir: Path, card: str | None) -> list[str]:
 def summary_lines(state: SweepState, sweep_dir: Path) -> list[str]:
     done = sum(p.status == "done" for p in state.points)
     report = state.report
+    gated = bool(report and report.policy)
     lines = [f"sweep {state.name}: {len(state.points)} points, {done} done, {len(state.points) - done} failed; "
              f"baseline {state.baseline}",
-             f"{'point':<24}{'status':<8}" + "".join(f"{a[:12]:>14}" for a in AXES) + ("  gate" if report and report.policy else "")]
+             f"{'point':<24}{'status':<8}" + "".join(f"{a[:12]:>14}" for a in AXES) + ("  gate" if gated else "")]
     for p in state.points:
         cells = _scores(sweep_dir, p.card if p.status == "done" else None)
         verdict = report.gate.get(p.name, "") if report else ""
-        gate = f"  {verdict if verdict in ('PASS', 'FAIL', '') else 'not gated'}" if report and report.policy else ""
+        gate = f"  {verdict if verdict in ('PASS', 'FAIL', '') else 'not gated'}" if gated else ""
         lines.append(f"{p.name:<24}{p.status:<8}" + "".join(f"{c:>14}" for c in cells) + gate)
     for p in state.points:
         if p.status == "failed":
