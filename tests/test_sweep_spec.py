@@ -82,6 +82,7 @@ def test_point_runs_share_the_sweep_settings(tmp_path: Path, ckpt: Path) -> None
     ({"merge": EXAMPLE["merge"] | {"grid": {"domain": [1.0], "alignment": [0.5]}}}, "name exactly one"),
     ({"points": [{"name": "a", "model": "m", "labels": {"x": [1]}}]}, "'points[0].labels.x': a label is a number"),
     ({"points": [], "checkpoints": None, "merge": None}, "nothing to evaluate"),
+    ({"merge": EXAMPLE["merge"] | {"method": "../ties"}}, "'merge.method': String should match pattern"),
     ({"objective": "speed"}, "'objective': Input should be 'helpfulness', 'honesty' or 'harmlessness'"),
 ])
 def test_a_bad_sweep_file_is_one_line_naming_the_key(tmp_path: Path, ckpt: Path, change: dict, message: str) -> None:
@@ -186,3 +187,15 @@ def _write_text(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "readme.yaml"
     path.write_text(text)
     return path
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--ray-address", "auto"], "are for --executor ray"),
+    (["--executor", "ray", "--ray-address", "auto", "--ray-num-cpus", "2"], "drop one of them"),
+    (["--policy", "no-such-policy.yaml"], "policy file no-such-policy.yaml not found"),
+])
+def test_inconsistent_options_are_one_line_errors(tmp_path: Path, flags: list[str], message: str,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    path = _write(tmp_path, {"name": "s", "points": [{"name": "a", "model": "m"}]})
+    assert main(["sweep", str(path), "--output-dir", str(tmp_path / "out"), *flags]) == 2
+    assert message in capsys.readouterr().err

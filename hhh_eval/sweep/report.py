@@ -145,13 +145,13 @@ def sweep_markdown(state: SweepState, runs: dict[str, RunData], found: Findings,
              + (", ".join(found.frontier) or "none (no point has both scores)") + "."]
     if policy:
         best = found.best or "none"
-        lines.append(f"Best point under policy {policy.name} (passes its gate, highest {objective}): {best}.")
-    lines += [f"Note: {n}" for n in found.notes]
+        lines += ["", f"Best point under policy {policy.name} (passes its gate, highest {objective}): {best}."]
+    lines += [line for n in found.notes for line in ("", f"Note: {n}")]
     if failed:
         lines += ["", "## Failed points", "", "| point | error | log |", "|---|---|---|"]
         lines += [f"| {p.name} | {_cell(p.error or '')} | logs/{p.name}.log |" for p in failed]
     lines += ["", "## Plots", ""]
-    lines += [f"![{stem}]({src})" for stem, src in images.items()]
+    lines += [f"![{name.removesuffix('.png').replace('_', ' ')}]({src})\n" for name, src in images.items()]
     return "\n".join(lines) + "\n"
 
 

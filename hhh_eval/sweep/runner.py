@@ -190,8 +190,10 @@ def cli_sweep(args: argparse.Namespace) -> int:
     options = SweepOptions(executor=args.executor, ray_address=args.ray_address, ray_num_cpus=args.ray_num_cpus,
                            output_dir=Path(args.output_dir), force=args.force,
                            policy=Path(args.policy) if args.policy else None)
-    if args.ray_address and args.executor != "ray":
-        raise UserError("--ray-address is for --executor ray; add --executor ray")
+    if (args.ray_address or args.ray_num_cpus) and args.executor != "ray":
+        raise UserError("--ray-address and --ray-num-cpus are for --executor ray; add --executor ray")
+    if args.ray_address and args.ray_num_cpus:
+        raise UserError("--ray-num-cpus sizes the local Ray started without --ray-address; drop one of them")
     if options.policy and not options.policy.is_file():
         raise UserError(f"policy file {options.policy} not found; pass an existing YAML such as "
                         "tasks/policies/release.yaml")

@@ -60,7 +60,7 @@ class CheckpointsSpec(_Frozen):
 class MergeSpec(_Frozen):
     """A merge grid built with mergekit: the varied model's weights; the other models are fixed at 1."""
 
-    method: str
+    method: str = Field(pattern=r"^[A-Za-z0-9_]+$")  # a mergekit method name (checked against mergekit's list)
     base: str | None = None
     models: dict[str, str] = Field(min_length=1)
     grid: dict[str, list[float]]
