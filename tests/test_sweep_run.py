@@ -187,6 +187,16 @@ def test_rerun_makes_no_model_calls(local_sweep: dict[str, Any], policy: Path, m
     assert after["ghost"]["status"] == "failed"
 
 
+def test_a_method_mergekit_does_not_know_is_one_line_before_anything_runs(
+        local_sweep: dict[str, Any], models: dict[str, Path], data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_sweep(local_sweep["folder"], "bad-method", models, data_dir, ghost=False)
+    path.write_text(path.read_text().replace("task_arithmetic", "task_arithmatic"))
+    assert main(["sweep", str(path), "--output-dir", str(local_sweep["out"])]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "merge method 'task_arithmatic' is not a mergekit method; use one of" in err and "task_arithmetic" in err
+    assert not (local_sweep["out"] / "sweeps" / "bad-method").exists()
+
+
 def test_killed_driver_resumes_to_identical_cards(local_sweep: dict[str, Any], models: dict[str, Path],
                                                  data_dir: Path) -> None:
     folder = local_sweep["folder"]

@@ -151,9 +151,6 @@ def _execute(plan: SweepPlan, state: SweepState, options: SweepOptions) -> None:
           f"({options.executor})", file=sys.stderr)
     if not todo:
         return
-    unbuilt = [p.merge for p in todo if p.merge and _merged_folder(plan, p.merge) is None]
-    if unbuilt:
-        check_recipe(unbuilt[0])  # a bad method is one error here, not a failure per point
     logs = plan.sweep_dir / "logs"
     tasks = [PointTask(p.name, plan.configs[p.name], p.merge, plan.merges_dir, logs / f"{p.name}.log") for p in todo]
     progress = ConsoleProgress(state, plan.sweep_dir, len(tasks))
@@ -173,6 +170,10 @@ def run_sweep(path: str | Path, options: SweepOptions) -> tuple[SweepState, Path
     path = Path(path)
     plan = plan_sweep(path, options)
     state = initial_state(plan, path, options.executor, options.force)
+    unbuilt = [p.merge for p in plan.points if p.merge and state.point(p.name).status != "done"
+               and _merged_folder(plan, p.merge) is None]
+    if unbuilt:
+        check_recipe(unbuilt[0])  # imports mergekit; a bad method is one error now, not a failure per point
     plan.sweep_dir.mkdir(parents=True, exist_ok=True)
     state.save(plan.sweep_dir)
     _execute(plan, state, options)
