@@ -13,8 +13,6 @@ Run: python benchmarks/bench_sweep.py [--points 4] [--limit 20] [--gb 4] (needs 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import os
 import shutil
 import subprocess
@@ -29,12 +27,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from hhh_eval import identity  # noqa: E402
-from hhh_eval.tiny_model import build_tiny_model  # noqa: E402
 
 
 def sweep_file(folder: Path, points: int, limit: int, data_dir: str) -> Path:
-    with contextlib.redirect_stderr(io.StringIO()):  # transformers' progress bars
-        models = [build_tiny_model(folder / f"tiny-{seed}", seed=seed) for seed in range(points)]
+    models = [folder / f"tiny-{seed}" for seed in range(points)]
+    code = ("import sys; from hhh_eval.tiny_model import build_tiny_model as build; "
+            "[build(p, seed) for seed, p in enumerate(sys.argv[1:])]")  # in a subprocess: the tokenizer trainer prints
+    subprocess.run([sys.executable, "-c", code, *map(str, models)], cwd=ROOT, capture_output=True, check=True)
     sweep = {"name": "bench", "tasks": ["hhh_helpful", "hhh_harmless", "beavertails"], "limit": limit,
              "gen_kwargs": {"max_gen_toks": 32}, "data_dir": data_dir,
              "points": [{"name": f"seed-{i}", "model": str(m), "labels": {"seed": i}} for i, m in enumerate(models)]}
