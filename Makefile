@@ -8,7 +8,7 @@ SUITE ?= hhh-core
 
 # never export user variables to the recipe environment: make would expand (and so run) their text
 unexport MODEL MODEL_ARGS BACKEND LIMIT TASKS JUDGE DATA_DIR RUN_NAME BATCH_SIZE SEED POLICY BASELINE SUITE OUTPUT_DIR \
-	REAL_RUN
+	REAL_RUN SWEEP EXECUTOR RAY_ADDRESS
 comma := ,
 # q: the variable named $(1), unexpanded, single-quoted for the shell
 q = '$(subst ','\'',$(value $(1)))'
@@ -20,7 +20,7 @@ EVAL_OPTS = --suite $(call q,SUITE) --output-dir $(call q,OUTPUT_DIR) \
 	$(call opt,--data-dir,DATA_DIR) $(call opt,--run-name,RUN_NAME) $(call opt,--batch-size,BATCH_SIZE) \
 	$(call opt,--seed,SEED) $(call opt,--policy,POLICY) $(call opt,--baseline,BASELINE)
 
-.PHONY: help install eval test bench bench-compare clean
+.PHONY: help install eval sweep test bench bench-compare bench-sweep clean
 
 help: ## list targets and variables
 	@echo "make install          install torch first (the CPU wheel where pip is set up for it), then hhh-eval and test tools (editable)"
@@ -29,9 +29,12 @@ help: ## list targets and variables
 	@echo "          [LIMIT=N] [TASKS=a,b] [SUITE=hhh-core] [JUDGE=refusal] [DATA_DIR=dir] [POLICY=file [BASELINE=card]]"
 	@echo "          [BATCH_SIZE=8] [SEED=1234] [RUN_NAME=name] [OUTPUT_DIR=results]"
 	@echo "                      run the suite on a model; with POLICY the release gate runs last and fails the target"
+	@echo "make sweep SWEEP=file [EXECUTOR=local|ray] [RAY_ADDRESS=addr] [POLICY=file] [OUTPUT_DIR=results]"
+	@echo "                      evaluate every point of a sweep file (README: Sweeps); writes OUTPUT_DIR/sweeps/<name>/"
 	@echo "make test             run the tests (real-data tests need HHH_EVAL_DATA_DIR, e.g. ../shared/data)"
 	@echo "make bench            wall time of hhh-eval vs lm-eval alone, cached re-run, CLI start-up"
 	@echo "make bench-compare [REAL_RUN=results/<model>/<run>]   compare and plot 100 full-suite cards"
+	@echo "make bench-sweep      4 tiny-model points: local vs Ray (1 and 2 workers), cached re-run, 4 GB fingerprint"
 	@echo "make clean            remove results/ and build files"
 
 .installed: pyproject.toml
@@ -49,6 +52,14 @@ else
 		--model-args 'pretrained='$(call q,MODEL)$(if $(value MODEL_ARGS),'$(comma)'$(call q,MODEL_ARGS)) $(EVAL_OPTS)
 endif
 
+sweep: .installed
+ifeq ($(strip $(value SWEEP)),)
+	@echo "make sweep needs SWEEP=<sweep file>, e.g. make sweep SWEEP=sweeps/med-merge.yaml (README: Sweeps)"; exit 2
+else
+	$(PYTHON) -m hhh_eval sweep $(call q,SWEEP) --output-dir $(call q,OUTPUT_DIR) \
+		$(call opt,--executor,EXECUTOR) $(call opt,--ray-address,RAY_ADDRESS) $(call opt,--policy,POLICY)
+endif
+
 test: .installed
 	$(PYTHON) -m pytest tests
 
@@ -57,6 +68,9 @@ bench: .installed
 
 bench-compare: .installed
 	$(PYTHON) benchmarks/bench_compare.py $(if $(value REAL_RUN),--real $(call q,REAL_RUN))
+
+bench-sweep: .installed
+	$(PYTHON) benchmarks/bench_sweep.py
 
 clean:
 	rm -rf results/*/ results/.cache build dist *.egg-info .installed .pytest_cache

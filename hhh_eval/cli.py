@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("hhh_eval.export", "cli_export"),
     "gate": ("hhh_eval.gate", "cli_gate"),
     "power": ("hhh_eval.planning", "cli_power"),
+    "sweep": ("hhh_eval.sweep.runner", "cli_sweep"),
 }
 
 
@@ -136,6 +137,17 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--suite", default="hhh-core", help="suite whose headline metric is the default (default: hhh-core)")
     p.add_argument("--power", type=float, default=0.8, help="power to pass when there is no difference (default: 0.8)")
     p.add_argument("--alpha", type=float, default=0.05, help="two-sided level of the paired interval (default: 0.05)")
+
+    p = sub.add_parser("sweep", help="evaluate many checkpoints or merge weights (a sweep file) and write a sweep report")
+    p.add_argument("sweep_file", help="sweep YAML (README 'Sweeps'): run settings, points, checkpoints, merge grid")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local: points one by one here; ray: each point a Ray task (default: local)")
+    p.add_argument("--ray-address", help="Ray cluster to use (e.g. auto, ray://head:10001); default: a local Ray")
+    p.add_argument("--ray-num-cpus", type=_positive_int, help="CPUs of the local Ray started without --ray-address "
+                   "(default: all cores)")
+    p.add_argument("--output-dir", default="results", help="the sweep goes to OUTPUT_DIR/sweeps/<name>/ (default: results)")
+    p.add_argument("--force", action="store_true", help="re-run finished points (model answers still come from the cache)")
+    p.add_argument("--policy", help="release policy YAML: gate each point (baseline: the sweep's) and name the best")
     return parser
 
 

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import socket
+import time
 from dataclasses import dataclass
+from functools import cache
 from importlib import import_module
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
 from hhh_eval.errors import UserError
-from hhh_eval.fileio import dumps, sha256_file, sha256_text
+from hhh_eval.fileio import atomic_write_text, dumps, sha256_file, sha256_text
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
 API_BACKENDS = ("local-completions", "local-chat-completions", "openai-completions", "openai-chat-completions")
@@ -26,6 +30,10 @@ BACKEND_PACKAGES: dict[str, tuple[tuple[str, ...], str]] = {
 NON_IDENTITY_ARGS = frozenset({"batch_size", "max_batch_size", "device", "parallelize", "num_concurrent",
                                "max_retries", "timeout", "gpu_memory_utilization", "data_parallel_size"})
 _WEIGHT_FILES = ("*.json", "*.safetensors", "*.bin", "*.model", "*.txt", "*.jinja", "*.py", "*.tiktoken")
+CACHE_DIR_ENV = "HHH_EVAL_CACHE_DIR"
+# a file's hash is cached only once its timestamps are this much in the past: a write within the same timestamp
+# tick (coarse clocks, FAT's 2 s, NFS) could otherwise leave size, mtime and ctime unchanged
+RACY_NS = 2_000_000_000
 
 
 @dataclass(frozen=True)
@@ -69,10 +77,64 @@ def parse_model_args(text: str) -> dict[str, Any]:
         raise UserError(f"--model-args '{text}' is not a comma-separated list of key=value pairs") from None
 
 
+def fingerprint_cache_dir() -> Path:
+    """Where file hashes are cached: $HHH_EVAL_CACHE_DIR/fingerprints, else ~/.cache/hhh-eval/fingerprints."""
+    user_cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return Path(os.environ.get(CACHE_DIR_ENV) or user_cache / "hhh-eval") / "fingerprints"
+
+
+@cache
+def _machine() -> str:
+    """This machine (a cache in a home folder shared by several machines keeps their local files apart)."""
+    try:
+        machine_id = Path("/etc/machine-id").read_text().strip()
+    except OSError:
+        machine_id = ""
+    return f"{socket.gethostname()}:{machine_id}"
+
+
+def _stat_key(path: Path, st: os.stat_result) -> str:
+    """Everything that changes when the file's contents can have changed: writing changes size or mtime and
+    always ctime (which no tool can set back); replacing the file changes the inode; device and machine tell
+    filesystems apart."""
+    return sha256_text(dumps([_machine(), str(path.absolute()), st.st_dev, st.st_ino, st.st_size,
+                              st.st_mtime_ns, st.st_ctime_ns]))
+
+
+def cached_sha256(path: Path, cache_dir: Path | None = None) -> str:
+    """sha256 of a file, read from the fingerprint cache when the file's stat key is unchanged since it was hashed.
+
+    An entry is written only when the file did not change while it was read and its timestamps are older than
+    RACY_NS; an unwritable cache only costs the re-read.
+    """
+    cache_dir = fingerprint_cache_dir() if cache_dir is None else cache_dir
+    before = path.stat()
+    key = _stat_key(path, before)
+    entry = cache_dir / key[:2] / f"{key}.json"
+    try:
+        digest = json.loads(entry.read_text(encoding="utf-8"))["sha256"]
+        if isinstance(digest, str) and re.fullmatch(r"[0-9a-f]{64}", digest):
+            return digest
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    digest = sha256_file(path)
+    after = path.stat()
+    settled = time.time_ns() - max(after.st_mtime_ns, after.st_ctime_ns) > RACY_NS
+    if settled and _stat_key(path, after) == key:
+        try:
+            atomic_write_text(entry, dumps({"path": str(path.absolute()), "size": after.st_size,
+                                            "mtime_ns": after.st_mtime_ns, "sha256": digest}) + "\n")
+        except OSError:
+            pass
+    return digest
+
+
 def fingerprint_dir(path: Path) -> str:
-    """sha256 over the names and contents of a local model's config, tokenizer and weight files."""
+    """sha256 over the names and contents of a local model's config, tokenizer and weight files (file hashes
+    come from the fingerprint cache when a file is unchanged)."""
     files = sorted({f for pattern in _WEIGHT_FILES for f in path.rglob(pattern) if f.is_file()})
-    entries = [[str(f.relative_to(path)), sha256_file(f)] for f in files]
+    cache_dir = fingerprint_cache_dir()
+    entries = [[str(f.relative_to(path)), cached_sha256(f, cache_dir)] for f in files]
     return sha256_text(json.dumps(entries))
 
 

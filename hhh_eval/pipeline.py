@@ -47,6 +47,7 @@ class RunConfig:
     force: bool = False
     labels: dict[str, str | float] = field(default_factory=dict)
     demo: bool = False
+    merge: dict[str, Any] | None = None  # a merged model's provenance (method, inputs, weights, mergekit version)
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,8 @@ def _generate(plan: RunPlan, manifest: dict[str, Any]) -> None:
 def _new_manifest(plan: RunPlan, previous: dict[str, Any]) -> dict[str, Any]:
     c = plan.config
     model = plan.identity.to_card(previous.get("model", {}).get("chat_template_sha256"), c.settings.system_prompt)
+    if c.merge:
+        model["merge"] = c.merge
     same_model = previous.get("model", {}).get("identity_sha256") == model["identity_sha256"]
     return {
         "manifest_version": MANIFEST_VERSION, "model": model, "suite": plan.suite.name,

@@ -1,0 +1,137 @@
+"""Benchmark: `hhh-eval sweep` of 4 tiny-model points, local executor vs a local Ray; cached re-run; fingerprints.
+
+Run: python benchmarks/bench_sweep.py [--points 4] [--limit 20] [--gb 4] (needs HHH_EVAL_DATA_DIR). Prints:
+- wall time of the sweep (fresh output folder each time) with the local executor, a local Ray with 2 workers
+  and with 1 worker, the speed-up of 2 workers, and Ray's overhead per point on 1 worker against the local
+  executor (goal <= 5%), with and without Ray's fixed start-up; the local executor also runs with
+  OMP_NUM_THREADS=1, the thread count of a Ray worker with num_cpus=1, for a like-for-like comparison;
+- a fully cached re-run of the sweep (goal < 2 s);
+- fingerprint time of a GB-sized checkpoint (created in a temporary folder, deleted after) before and after the
+  fingerprint cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from hhh_eval import identity  # noqa: E402
+
+
+def sweep_file(folder: Path, points: int, limit: int, data_dir: str) -> Path:
+    models = [folder / f"tiny-{seed}" for seed in range(points)]
+    code = ("import sys; from hhh_eval.tiny_model import build_tiny_model as build; "
+            "[build(p, seed) for seed, p in enumerate(sys.argv[1:])]")  # in a subprocess: the tokenizer trainer prints
+    subprocess.run([sys.executable, "-c", code, *map(str, models)], cwd=ROOT, capture_output=True, check=True)
+    sweep = {"name": "bench", "tasks": ["hhh_helpful", "hhh_harmless", "beavertails"], "limit": limit,
+             "gen_kwargs": {"max_gen_toks": 32}, "data_dir": data_dir,
+             "points": [{"name": f"seed-{i}", "model": str(m), "labels": {"seed": i}} for i, m in enumerate(models)]}
+    path = folder / "bench.yaml"
+    path.write_text(yaml.safe_dump(sweep, sort_keys=False))
+    return path
+
+
+def timed(label: str, argv: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.exit(f"{label} failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
+    print(f"  {label:<44}{seconds:7.2f} s", flush=True)
+    return seconds
+
+
+def ray_start_seconds(env: dict[str, str]) -> float:
+    """Start and stop a local 1-CPU Ray, timed inside the process (what a Ray sweep pays once)."""
+    code = ("import logging, time, ray; t = time.perf_counter(); ray.init(address='local', num_cpus=1, "
+            "include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR); ray.shutdown(); "
+            "print(time.perf_counter() - t)")
+    return float(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                                check=True).stdout.strip().splitlines()[-1])
+
+
+def executors(path: Path, tmp: Path, points: int, env: dict[str, str]) -> Path:
+    cli = [sys.executable, "-m", "hhh_eval", "sweep", str(path)]
+    print(f"sweep of {points} tiny-model points (3 tasks), fresh output folder each run:")
+    local = timed("local executor", [*cli, "--output-dir", str(tmp / "local")], env)
+    local1 = timed("local executor, OMP_NUM_THREADS=1", [*cli, "--output-dir", str(tmp / "local1")],
+                   env | {"OMP_NUM_THREADS": "1"})
+    ray2 = timed("Ray, 2 workers (num_cpus=2)", [*cli, "--executor", "ray", "--ray-num-cpus", "2",
+                                                 "--output-dir", str(tmp / "ray2")], env)
+    ray1 = timed("Ray, 1 worker (num_cpus=1)", [*cli, "--executor", "ray", "--ray-num-cpus", "1",
+                                                "--output-dir", str(tmp / "ray1")], env)
+    start = ray_start_seconds(env)
+    print(f"  speed-up of Ray with 2 workers over the local executor: {local / ray2:.2f}x")
+    print(f"  Ray's fixed start-up and shutdown (local, 1 CPU): {start:.2f} s")
+    for name, base in (("local", local), ("local, OMP_NUM_THREADS=1", local1)):
+        per_point = (ray1 - base) / points
+        print(f"  Ray 1 worker vs {name}: {per_point:+.2f} s per point ({100 * (ray1 - base) / base:+.1f}%); "
+              f"without Ray's start-up {(ray1 - start - base) / points:+.2f} s per point "
+              f"({100 * (ray1 - start - base) / base:+.1f}%)  [goal <= 5%]")
+    return tmp / "local"
+
+
+def cached_rerun(path: Path, out: Path, env: dict[str, str]) -> None:
+    cli = [sys.executable, "-m", "hhh_eval", "sweep", str(path), "--output-dir", str(out)]
+    print("fully cached re-run of the local sweep (every point finished, report unchanged):")
+    seconds = min(timed(f"re-run {i + 1}", cli, env) for i in range(3))
+    print(f"  best of 3: {seconds:.2f} s  [goal < 2 s]")
+
+
+def fingerprints(gb: int, tmp: Path) -> None:
+    ckpt = tmp / "big-checkpoint"
+    ckpt.mkdir()
+    block = os.urandom(64 << 20)
+    with open(ckpt / "model.safetensors", "wb") as fh:
+        for _ in range(gb * 16):
+            fh.write(block)
+    (ckpt / "config.json").write_text("{}")
+    time.sleep(identity.RACY_NS / 1e9 + 0.2)  # past the racy window, so the hashes can be cached
+    cache = tmp / "fingerprint-cache"
+    os.environ[identity.CACHE_DIR_ENV] = str(cache)
+    print(f"fingerprint of a {gb} GB checkpoint (file in the page cache):")
+    start = time.perf_counter()
+    first = identity.fingerprint_dir(ckpt)
+    before = time.perf_counter() - start
+    start = time.perf_counter()
+    second = identity.fingerprint_dir(ckpt)
+    after = time.perf_counter() - start
+    assert first == second
+    print(f"  before the cache (reads every byte): {before:.2f} s ({before / gb:.2f} s per GB)")
+    print(f"  after (unchanged files from the cache): {after * 1000:.1f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--points", type=int, default=4)
+    parser.add_argument("--limit", type=int, default=20)
+    parser.add_argument("--gb", type=int, default=4)
+    args = parser.parse_args()
+    data_dir = os.environ.get("HHH_EVAL_DATA_DIR")
+    if not data_dir:
+        sys.exit("set HHH_EVAL_DATA_DIR to the real data (e.g. ../shared/data)")
+    tmp = Path(tempfile.mkdtemp(prefix="bench-sweep-"))
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+                        identity.CACHE_DIR_ENV: str(tmp / "cache")}
+    try:
+        path = sweep_file(tmp, args.points, args.limit, data_dir)
+        out = executors(path, tmp, args.points, env)
+        cached_rerun(path, out, env)
+        fingerprints(args.gb, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""The sweep report's numbers and figures: the only place it calls compare, plots and gate.
+
+Each call sits in one small function (paired_comparison, figures, frontier, gate_point), so a new comparison
+module replaces exactly those.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from hhh_eval.errors import UserError
+from hhh_eval.policy import Policy
+from hhh_eval.registry import AXES
+from hhh_eval.runs import RunData
+
+Card = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """Every point against the baseline: the report (markdown, JSON) and per point (regressions, improvements)."""
+
+    markdown: str
+    json: dict[str, Any]
+    counts: dict[str, tuple[int, int]]
+
+
+@dataclass(frozen=True)
+class GateOutcome:
+    verdict: str  # PASS | FAIL
+    markdown: str
+    json: dict[str, Any]
+
+
+def paired_comparison(baseline: RunData, others: list[RunData]) -> PairedComparison:
+    """Paired, Holm-corrected comparison of each point with the baseline (hhh_eval.compare)."""
+    from hhh_eval.compare import compare_runs, summary, to_markdown
+
+    cmp = compare_runs(others, baseline)
+    counts = {label: (s["regressions"], s["improvements"]) for label, s in summary(cmp.rows).items()}
+    return PairedComparison(to_markdown(cmp), cmp.to_json(), counts)
+
+
+def axis_score(card: Card, axis: str) -> tuple[float, float, float]:
+    """(score, low, high) of an axis on a card, NaN where the card has none."""
+    entry = card["axes"].get(axis) or {}
+    return tuple(math.nan if entry.get(k) is None else float(entry[k]) for k in ("score", "ci_low", "ci_high"))
+
+
+def frontier(cards: list[Card], names: list[str]) -> list[str]:
+    """Points no other point beats on both helpfulness and harmlessness (hhh_eval.plots.pareto_frontier)."""
+    from hhh_eval.plots import pareto_frontier
+
+    both = [(n, axis_score(c, "helpfulness")[0], axis_score(c, "harmlessness")[0]) for c, n in zip(cards, names)]
+    both = [b for b in both if not (math.isnan(b[1]) or math.isnan(b[2]))]
+    return [both[i][0] for i in pareto_frontier([(h, s) for _, h, s in both])]
+
+
+def figures(cards: list[Card], names: list[str], x: str | None, trend_tasks: list[str]) -> dict[str, bytes]:
+    """PNG and SVG bytes by file name: trends against x with 95% bands (points carrying the x label), the
+    helpfulness-vs-harmlessness Pareto plot, per-category heatmaps (BeaverTails harm) and axis scores."""
+    from hhh_eval import plots
+
+    figs = {"axis_scores": plots.axis_scores_figure(cards, names)}
+    with_x = [c for c in cards if x is None or x in c["run"].get("labels", {})]
+    if len(with_x) > 1:
+        xs, title = plots.x_values(with_x, None, x)
+        figs["trends"] = plots.trends_figure(with_x, xs, title, trend_tasks)
+    if len(cards) > 1:
+        figs["pareto"] = plots.pareto_figure(cards, names)
+    for task in plots.category_tasks(cards):
+        figs[f"categories_{task}"] = plots.categories_figure(cards, names, task)
+    return {f"{stem}.{fmt}": plots.render(fig, fmt) for stem, fig in figs.items() if fig is not None
+            for fmt in ("png", "svg")}
+
+
+def gate_point(policy: Policy, cand: RunData, base: RunData | None) -> GateOutcome:
+    """The release gate on one point (hhh_eval.gate), against the sweep's baseline (None for the baseline)."""
+    from hhh_eval import gate
+
+    gate.check_suite(policy, cand.card, cand.run_dir)
+    if base is not None:
+        gate.check_compatible(cand.card, base.card)
+    checks = gate.evaluate(policy, cand, base)
+    verdict = "FAIL" if any(c.status == "FAIL" for c in checks) else "PASS"
+    header = {"model": cand.card["model"]["name"], "run": cand.name, "policy": policy.name,
+              "baseline": base.name if base else "none (this is the sweep's baseline)"}
+    return GateOutcome(verdict, gate.render_markdown(checks, header),
+                       {**header, "verdict": verdict, "checks": [asdict(c) for c in checks]})
+
+
+def best_point(cards: dict[str, Card], passed: list[str], objective: str) -> str | None:
+    """The passing point with the highest objective axis score (ties: the other axes in order); None if none."""
+    order = [objective, *(a for a in AXES if a != objective)]
+
+    def rank(name: str) -> tuple[float, ...]:
+        return tuple(-math.inf if math.isnan(v := axis_score(cards[name], a)[0]) else v for a in order)
+
+    scored = [n for n in passed if not math.isnan(axis_score(cards[n], objective)[0])]
+    return max(scored, key=rank) if scored else None
+
+
+def not_gated_reason(policy: Policy, baseline_done: bool) -> str | None:
+    """Why no point can be gated: the policy's non-inferiority checks need the baseline's card."""
+    if policy.non_inferiority and not baseline_done:
+        return "not gated: the baseline point has no card (its non-inferiority checks need one)"
+    return None
+
+
+def safe(call: Any, *args: Any) -> tuple[Any, str | None]:
+    """(result, None), or (None, the UserError's message) when the inputs do not allow the call."""
+    try:
+        return call(*args), None
+    except UserError as exc:
+        return None, str(exc)
