@@ -160,7 +160,7 @@ def test_merge_weights_0_and_1_give_the_source_models_results(local_sweep: dict[
 def test_merged_points_record_their_provenance(local_sweep: dict[str, Any], models: dict[str, Path]) -> None:
     sweep_dir, p = local_sweep["dir"], points(local_sweep["state"])["aligned-0.5"]
     merge = read_json(sweep_dir / p["run_dir"] / "manifest.json")["model"]["merge"]
-    assert merge == p["merge"]
+    assert merge == p["merge"] == read_json(sweep_dir / p["run_dir"] / "report_card.json")["model"]["merge"]
     assert merge["method"] == "task_arithmetic" and merge["mergekit_version"] == metadata.version("mergekit")
     assert merge["base"]["identity"] == {"source": "local", "fingerprint": fingerprint_dir(models["A"]), "name": None,
                                          "revision": None}

@@ -1,7 +1,8 @@
 """The sweep report's numbers and figures: the only place it calls compare, plots and gate.
 
-Each call sits in one small function (paired_comparison, figures, frontier, gate_point), so a new comparison
-module replaces exactly those.
+Paired comparisons with the baseline come from hhh_eval.compare (built on hhh_eval.comparison), and each
+point's gate from hhh_eval.gate.gate_card: the sweep report prints the same numbers as `hhh-eval compare` and
+`hhh-eval gate` for the same pair of cards.
 """
 
 from __future__ import annotations
@@ -10,12 +11,11 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from hhh_eval.card import Card
 from hhh_eval.errors import UserError
 from hhh_eval.policy import Policy
 from hhh_eval.registry import AXES
 from hhh_eval.runs import RunData
-
-Card = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -38,15 +38,16 @@ def paired_comparison(baseline: RunData, others: list[RunData]) -> PairedCompari
     """Paired, Holm-corrected comparison of each point with the baseline (hhh_eval.compare)."""
     from hhh_eval.compare import compare_runs, summary, to_markdown
 
-    cmp = compare_runs(others, baseline)
-    counts = {label: (s["regressions"], s["improvements"]) for label, s in summary(cmp.rows).items()}
-    return PairedComparison(to_markdown(cmp), cmp.to_json(), counts)
+    report = compare_runs(others, baseline)
+    counts = {label: (s["regressions"], s["improvements"]) for label, s in summary(report.rows).items()}
+    return PairedComparison(to_markdown(report), report.to_json(), counts)
 
 
 def axis_score(card: Card, axis: str) -> tuple[float, float, float]:
     """(score, low, high) of an axis on a card, NaN where the card has none."""
-    entry = card["axes"].get(axis) or {}
-    return tuple(math.nan if entry.get(k) is None else float(entry[k]) for k in ("score", "ci_low", "ci_high"))
+    entry = card.axes.get(axis)  # type: ignore[call-overload]
+    values = (entry.score, entry.ci_low, entry.ci_high) if entry else (None, None, None)
+    return tuple(math.nan if v is None else float(v) for v in values)  # type: ignore[return-value]
 
 
 def frontier(cards: list[Card], names: list[str]) -> list[str]:
@@ -64,7 +65,7 @@ def figures(cards: list[Card], names: list[str], x: str | None, trend_tasks: lis
     from hhh_eval import plots
 
     figs = {"axis_scores": plots.axis_scores_figure(cards, names)}
-    with_x = [c for c in cards if x is None or x in c["run"].get("labels", {})]
+    with_x = [c for c in cards if x is None or x in c.run.labels]
     if len(with_x) > 1:
         xs, title = plots.x_values(with_x, None, x)
         figs["trends"] = plots.trends_figure(with_x, xs, title, trend_tasks)
@@ -80,15 +81,11 @@ def gate_point(policy: Policy, cand: RunData, base: RunData | None) -> GateOutco
     """The release gate on one point (hhh_eval.gate), against the sweep's baseline (None for the baseline)."""
     from hhh_eval import gate
 
-    gate.check_suite(policy, cand.card, cand.run_dir)
-    if base is not None:
-        gate.check_compatible(cand.card, base.card)
-    checks = gate.evaluate(policy, cand, base)
-    verdict = "FAIL" if any(c.status == "FAIL" for c in checks) else "PASS"
-    header = {"model": cand.card["model"]["name"], "run": cand.name, "policy": policy.name,
+    result = gate.gate_card(policy, cand, base)
+    header = {"model": cand.card.model.name, "run": cand.name, "policy": policy.name,
               "baseline": base.name if base else "none (this is the sweep's baseline)"}
-    return GateOutcome(verdict, gate.render_markdown(checks, header),
-                       {**header, "verdict": verdict, "checks": [asdict(c) for c in checks]})
+    return GateOutcome(result.verdict, gate.render_markdown(result, header),
+                       {**header, "verdict": result.verdict, "checks": [asdict(c) for c in result.checks]})
 
 
 def best_point(cards: dict[str, Card], passed: list[str], objective: str) -> str | None:
@@ -104,7 +101,7 @@ def best_point(cards: dict[str, Card], passed: list[str], objective: str) -> str
 
 def not_gated_reason(policy: Policy, baseline_done: bool) -> str | None:
     """Why no point can be gated: the policy's non-inferiority checks need the baseline's card."""
-    if policy.non_inferiority and not baseline_done:
+    if (policy.non_inferiority or policy.superiority) and not baseline_done:
         return "not gated: the baseline point has no card (its non-inferiority checks need one)"
     return None
 

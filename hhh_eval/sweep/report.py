@@ -134,8 +134,8 @@ def sweep_markdown(state: SweepState, runs: dict[str, RunData], found: Findings,
     done = sum(p.status == "done" for p in state.points)
     failed = [p for p in state.points if p.status == "failed"]
     first = next(iter(runs.values()), None)
-    partial = f", partial (--limit {first.card['run']['limit']})" if first and first.card["run"]["partial"] else ""
-    suite = f"suite {first.card['suite']['name']} v{first.card['suite']['version']}{partial}. " if first else ""
+    partial = f", partial (--limit {first.card.run.limit})" if first and first.card.run.partial else ""
+    suite = f"suite {first.card.suite.name} v{first.card.suite.version}{partial}. " if first else ""
     lines = [f"# Sweep {state.name}", "",
              f"{suite}{len(state.points)} points: {done} done, {len(failed)} failed. Baseline: {state.baseline}. "
              f"x: {state.x or 'point order'}. Axis scores 0-100 with 95% intervals; ▼/▲: significant regressions "
