@@ -26,6 +26,7 @@ from hhh_eval.card import card_path
 from hhh_eval.errors import UserError
 from hhh_eval.fileio import atomic_write_json, atomic_write_text
 from hhh_eval.policy import Bound, JudgeRequirement, NonInferiority, Policy, load_policy
+from hhh_eval.registry import Registry, include_paths
 from hhh_eval.runs import RunData, load_run
 
 Status = Literal["PASS", "FAIL", "SKIP"]
@@ -356,7 +357,7 @@ def render_markdown(checks: list[Check], header: dict[str, str]) -> str:
 
 
 def cli_gate(args: argparse.Namespace) -> int:
-    policy = load_policy(args.policy)
+    policy = load_policy(args.policy, Registry.build(include_paths(args.include_path)))
     cand = load_run(args.card)
     check_suite(policy, cand.card, cand.run_dir)
     if args.baseline is None and policy.baseline == "required":

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from hhh_eval.errors import UserError
 from hhh_eval.judges.base import KIND_LABELS, Judge
-from hhh_eval.registry import tasks_dir
+from hhh_eval.registry import Registry, default_registry
 
 JudgeKind = Literal["refusal", "harm", "truthfulness"]
 JudgeType = Literal["rule", "classifier", "llm"]
@@ -89,13 +89,9 @@ def _check_classifier(spec: JudgeSpec) -> None:
         raise ValueError("a classifier's labels map one output word to safe and one to unsafe")
 
 
-def _judges_dir(root: Path | None) -> Path:
-    return (root or tasks_dir()) / "judges"
-
-
-def judge_names(root: Path | None = None) -> list[str]:
-    """Names of the judges declared under tasks/judges/."""
-    return sorted(p.stem for p in _judges_dir(root).glob("*.yaml"))
+def judge_names(registry: Registry | None = None) -> list[str]:
+    """Names of the judges declared under judges/ of the shipped tasks folder and the include paths."""
+    return (registry or default_registry()).names("judge")
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -109,11 +105,10 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return raw
 
 
-def load_judge_spec(name: str, root: Path | None = None) -> JudgeSpec:
-    """The spec of judge `name` from tasks/judges/<name>.yaml, checked."""
-    path = _judges_dir(root) / f"{name}.yaml"
-    if not path.is_file():
-        raise UserError(f"unknown judge '{name}'; known judges: {', '.join(judge_names(root)) or '(none)'}")
+def load_judge_spec(name: str, registry: Registry | None = None) -> JudgeSpec:
+    """The spec of judge `name` (a judge name from a judges/ folder, or a file path), checked."""
+    path = (registry or default_registry()).file("judge", name)
+    name = path.stem
     try:
         spec = JudgeSpec(**_read_yaml(path))
     except (TypeError, ValidationError) as exc:
