@@ -233,7 +233,7 @@ class Registry:
         for name in wanted:
             spec = self.task(name)
             axes.setdefault(spec.axis, []).append(SuiteEntry(task=name, metric=spec.metrics[0].name, weight=1))
-        ordered = {axis: tuple(axes[axis]) for axis in AXES if axis in axes}
+        ordered = {axis: tuple(sorted(axes[axis], key=lambda e: e.task)) for axis in AXES if axis in axes}
         version = sha256_text(dumps({a: [e.model_dump() for e in es] for a, es in ordered.items()}))[:12]
         return SuiteSpec(name=ADHOC_SUITE, version=version, axes=ordered,  # type: ignore[arg-type]
                          description="the tasks named by --tasks, outside any suite")
