@@ -113,7 +113,8 @@ def render(t: NewTask, out: Path) -> str:
     description = f"{t.data.name} ({t.n_prompts} prompts{cats}), {t.metric} judged by {t.judge}"
     lines = [
         f"# {t.name}: {t.n_prompts} prompts from {t.data}{cats},",
-        f"# answered by the model and judged by {t.judge}. {t.metric}: {METRIC_MEANING[t.metric]}.",
+        f"# answered by the model and judged by {t.judge}.",
+        f"# {t.metric}: {METRIC_MEANING[t.metric]}.",
         "# Written by `hhh-eval new-task`; edit freely, and bump metadata.version on any change of prompts, data or",
         "# metric (cards compare only at equal versions). Run it with:",
         f"#   hhh-eval run --model hf --model-args pretrained=ORG/NAME --include-path {out} --tasks {t.name}",
