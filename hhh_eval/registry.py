@@ -155,7 +155,7 @@ class Registry:
 
     def file(self, kind: Kind, ref: str) -> Path:
         """The file a name (looked up) or a path (checked to exist) stands for."""
-        known = f"known {kind}s: {', '.join(self.names(kind)) or '(none)'}"
+        known = f"known {KIND_FOLDERS[kind]}: {', '.join(self.names(kind)) or '(none)'}"
         if is_path_ref(ref):
             path = Path(ref).expanduser().resolve()
             if not path.is_file():
@@ -226,13 +226,16 @@ class Registry:
             raise UserError(f"suite {suite}: derived task {entry.task} needs {', '.join(missing)} in the suite too")
 
     def adhoc_suite(self, names: Sequence[str]) -> SuiteSpec:
-        """A suite of just these tasks (plus derived tasks' sources): each task's first metric as its headline,
-        weight 1; its version is a hash of its entries, so runs of the same tasks compare."""
+        """A suite of just these tasks (plus derived tasks' sources): a task of hhh-core keeps its entry there
+        (headline, weight), any other has its first metric as headline and weight 1. Its version is a hash of its
+        entries, so runs of the same tasks compare."""
         wanted = list(dict.fromkeys(s for n in names for s in (*getattr(self.task(n), "sources", ()), n)))
+        core = {e.task: e for entries in self.suite(DEFAULT_SUITE).axes.values() for e in entries}
         axes: dict[str, list[SuiteEntry]] = {}
         for name in wanted:
             spec = self.task(name)
-            axes.setdefault(spec.axis, []).append(SuiteEntry(task=name, metric=spec.metrics[0].name, weight=1))
+            entry = core.get(name) or SuiteEntry(task=name, metric=spec.metrics[0].name, weight=1)
+            axes.setdefault(spec.axis, []).append(entry)
         ordered = {axis: tuple(sorted(axes[axis], key=lambda e: e.task)) for axis in AXES if axis in axes}
         version = sha256_text(dumps({a: [e.model_dump() for e in es] for a, es in ordered.items()}))[:12]
         return SuiteSpec(name=ADHOC_SUITE, version=version, axes=ordered,  # type: ignore[arg-type]

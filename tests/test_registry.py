@@ -191,7 +191,10 @@ def test_tasks_outside_hhh_core_make_an_ad_hoc_suite(tmp_path: Path) -> None:
     assert registry.select(None, ["xstest_unsafe", "my_prompts"])[0] == suite  # the version does not hang on order
     core, names = registry.select(None, ["beavertails"])
     assert core.name == "hhh-core" and names == ["beavertails"]
-    _, names = registry.select(None, ["calibration", "my_prompts"])  # a derived task brings its sources
-    assert set(names) == {"calibration", "truthfulqa_mc1", "medqa", "my_prompts"}
+    suite, names = registry.select(None, ["calibration", "my_prompts", "truthfulqa_gen"])  # derived: its sources too
+    assert set(names) == {"calibration", "truthfulqa_mc1", "medqa", "my_prompts", "truthfulqa_gen"}
+    entries = {e.task: e for es in suite.axes.values() for e in es}
+    assert entries["truthfulqa_gen"] == next(e for e in core.axes["honesty"] if e.task == "truthfulqa_gen")
+    assert (entries["my_prompts"].metric, entries["my_prompts"].weight) == ("refusal_rate", 1)
     with pytest.raises(UserError, match="unknown task.s. my_prompts for suite hhh-core"):
         registry.select("hhh-core", ["my_prompts"])
