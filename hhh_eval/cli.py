@@ -78,14 +78,7 @@ def _add_eval_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--baseline", help="baseline card or run folder for the policy's non-inferiority checks")
 
 
-def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="hhh-eval",
-        description="Evaluate a language model for helpfulness, honesty and harmlessness; "
-        "write a report card, compare cards, plot them and gate a release.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _add_run_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run a suite on a model and write a report card")
     p.add_argument("--model", required=True, help="lm-eval backend: hf, vllm, local-completions, ...")
     p.add_argument("--model-args", required=True, help="backend args, e.g. 'pretrained=org/name,dtype=bfloat16'")
@@ -94,6 +87,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="offline demo: a tiny local model on shipped sample items (scores mean nothing)")
     _add_eval_options(p)
 
+
+def _add_task_commands(sub: argparse._SubParsersAction) -> None:
+    """tasks (list what the registry holds) and new-task (a task YAML for a prompt set)."""
     p = sub.add_parser("tasks", help="list tasks, suites, judges and policies: axis, dataset, metrics, version, source")
     _add_include_path(p)
 
@@ -112,9 +108,9 @@ def _build_parser() -> argparse.ArgumentParser:
                    "OUT/<axis>/<name>.yaml")
     _add_include_path(p)
 
-    p = sub.add_parser("validate", help="check a report card against the schema (exit 0 valid, 1 invalid, 2 no such card)")
-    p.add_argument("card", help="path to report_card.json")
 
+def _add_judge_commands(sub: argparse._SubParsersAction) -> None:
+    """judge (re-judge a run), judge-eval (against human labels), judge-agreement (two judges on one run)."""
     p = sub.add_parser("judge", help="re-judge a run's saved answers and re-score its card (no model calls)")
     p.add_argument("run_dir", help="a run folder holding samples/ and report_card.json")
     p.add_argument("--judge", required=True, help="judge name (judges/ folders) or YAML file")
@@ -131,6 +127,22 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", help="a run folder with verdicts of both judges (hhh-eval judge RUN_DIR --judge NAME)")
     p.add_argument("--judges", required=True, help="two judge names (or YAML files), comma-separated")
     _add_include_path(p)
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hhh-eval",
+        description="Evaluate a language model for helpfulness, honesty and harmlessness; "
+        "write a report card, compare cards, plot them and gate a release.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    _add_run_commands(sub)
+    _add_task_commands(sub)
+    p = sub.add_parser("validate", help="check a report card against the schema (exit 0 valid, 1 invalid, 2 no such card)")
+    p.add_argument("card", help="path to report_card.json")
+
+    _add_judge_commands(sub)
 
     p = sub.add_parser("compare", help="compare report cards with paired tests (Holm-corrected)")
     p.add_argument("cards", nargs="+", help="report_card.json files or run folders")
