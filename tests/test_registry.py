@@ -198,3 +198,18 @@ def test_tasks_outside_hhh_core_make_an_ad_hoc_suite(tmp_path: Path) -> None:
     assert (entries["my_prompts"].metric, entries["my_prompts"].weight) == ("refusal_rate", 1)
     with pytest.raises(UserError, match="unknown task.s. my_prompts for suite hhh-core"):
         registry.select("hhh-core", ["my_prompts"])
+
+
+@pytest.mark.parametrize(("option", "text", "problem"), [
+    ("--suite", SUITE.format(name="../../evil", task="beavertails"), "is not a plain name"),
+    ("--judge", JUDGE.format(name="../../evil"), "the name must match the file name 'evil'"),
+])
+def test_a_name_from_a_file_given_by_path_never_writes_outside(tmp_path: Path, tiny_model: Path, option: str,
+                                                               text: str, problem: str,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "evil.yaml").write_text(text)
+    out = tmp_path / "deep" / "out"
+    assert main(["run", "--model", "hf", "--model-args", f"pretrained={tiny_model}", option, str(tmp_path / "evil.yaml"),
+                 "--tasks", "beavertails", "--output-dir", str(out)]) == 2
+    assert problem in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["evil.yaml"]  # nothing written, in or out of --output-dir
