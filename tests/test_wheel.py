@@ -29,8 +29,13 @@ def _run(cmd: list[str], cwd: Path, timeout: int = 300) -> subprocess.CompletedP
 
 @pytest.fixture(scope="module")
 def venv_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The bin/ folder of a fresh venv (system site-packages for the dependencies) with the wheel installed."""
+    """The bin/ folder of a fresh venv (system site-packages for the dependencies) with the wheel installed; the venv
+    lies inside a git repository of its own, as a project's .venv does."""
     base = tmp_path_factory.mktemp("wheel")
+    if shutil.which("git"):
+        for cmd in (["init", "-q"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty",
+                                     "-m", "a project"]):
+            assert _run(["git", "-C", str(base), *cmd], base).returncode == 0
     src = base / "src"  # a clean copy, so building leaves nothing in the checkout
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     for folder in ("hhh_eval", "tasks"):
@@ -72,6 +77,7 @@ def test_installed_package_carries_the_shipped_definitions(venv_bin: Path, elsew
     assert demo.returncode == 0, demo.stderr
     card = json.loads(next(elsewhere.glob("out/*/hhh-core.*/report_card.json")).read_text())
     assert card["run"]["data_source"] == "demo"  # the demo items travelled inside the wheel
+    assert card["harness"]["git_revision"] is None  # the repository around the venv is not hhh-eval's
     assert {t: card["tasks"][t]["n"] for t in card["tasks"]} == {"beavertails": 2, "pubmedqa": 2}
 
 
