@@ -118,3 +118,12 @@ def test_own_task_runs_gates_and_rejudges_from_the_run_folder(tmp_path: Path, ti
     task_file.write_text(task_file.read_text().replace("max_gen_toks: 256", "max_gen_toks: 64"))
     assert main(["judge", str(run), "--judge", "refusal"]) == 2
     assert "task my_harm changed since the run" in capsys.readouterr().err
+
+
+def test_new_task_knows_every_judged_metric_with_the_shipped_tasks_direction() -> None:
+    from hhh_eval.new_task import HIGHER_IS_BETTER, METRIC_MEANING
+    from hhh_eval.scoring import JUDGED_METRICS
+
+    assert set(HIGHER_IS_BETTER) == set(METRIC_MEANING) == set(JUDGED_METRICS)
+    shipped = {m.name: m.higher_is_better for t in Registry.build().tasks.values() for m in t.metrics if m.kind == "judged"}
+    assert shipped == HIGHER_IS_BETTER

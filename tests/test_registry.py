@@ -80,7 +80,7 @@ def test_include_paths_come_from_the_option_then_the_environment(tmp_path: Path,
     assert include_paths([str(first)]) == (first, second)
     assert main(["tasks", "--include-path", str(first)]) == 0
     out = capsys.readouterr().out
-    assert f"task_a" in out and f"[from {first}]" in out and f"[from {second}]" in out
+    assert "task_a" in out and f"[from {first}]" in out and f"[from {second}]" in out
 
 
 @pytest.mark.parametrize(("files", "twice"), [
