@@ -105,7 +105,7 @@ def cli_judge_eval(args: argparse.Namespace) -> int:
     """Judge every labelled answer in each --labels file and print agreement with the human labels."""
     from hhh_eval.registry import Registry, include_paths
 
-    spec = load_judge_spec(args.judge, Registry.build(include_paths(args.include_path)))
+    spec = load_judge_spec(args.judge, registry=Registry.build(include_paths(args.include_path)))
     judge = build_judge(spec)
     labels = KIND_LABELS[spec.kind]
     paths = [Path(p) for p in args.labels]
@@ -208,7 +208,7 @@ def _run_judge_spec(manifest: dict[str, Any], name: str, registry: Any) -> Any:
     """A judge's spec as the run used it: the run's own judge keeps its --judge-backend/--judge-model-args."""
     from hhh_eval.judges.specs import with_overrides
 
-    spec = load_judge_spec(name, registry)
+    spec = load_judge_spec(name, registry=registry)
     return with_overrides(spec, manifest.get("judge_overrides", {})) if name == manifest.get("judge") else spec
 
 

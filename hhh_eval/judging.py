@@ -17,7 +17,7 @@ def judge_name_for(spec: TaskSpec, requested: str | None, registry: Registry | N
     """The run's judge when the task accepts its kind, else the task's default judge (None: not judged)."""
     from hhh_eval.judges.specs import load_judge_spec
 
-    if requested and load_judge_spec(requested, registry).kind in spec.judge_kinds:
+    if requested and load_judge_spec(requested, registry=registry).kind in spec.judge_kinds:
         return requested
     return spec.default_judge
 

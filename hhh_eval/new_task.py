@@ -74,7 +74,7 @@ def check_request(args: argparse.Namespace, registry: Registry) -> NewTask:
     name = plain_name(args.name, "task name")
     if name in registry.tasks or name in registry.derived:
         raise UserError(f"task '{name}' exists already ({registry.task_files[name]}); pick another name")
-    judge = load_judge_spec(plain_name(args.judge, "--judge"), registry)
+    judge = load_judge_spec(plain_name(args.judge, "--judge"), registry=registry)
     metric = args.metric or DEFAULT_METRIC[judge.kind]
     if metric not in HIGHER_IS_BETTER:
         raise UserError(f"--metric {metric} is not a judged metric; use one of {', '.join(HIGHER_IS_BETTER)}")

@@ -110,7 +110,7 @@ def check_judge_fits(judge: str, overrides: dict[str, str], specs: Sequence[Task
     """The named judge exists, its overrides are valid, and it can judge at least one of the tasks."""
     from hhh_eval.judges.specs import load_judge_spec, with_overrides
 
-    kind = with_overrides(load_judge_spec(judge, registry), overrides).kind
+    kind = with_overrides(load_judge_spec(judge, registry=registry), overrides).kind
     if not any(kind in s.judge_kinds for s in specs):
         kinds = ", ".join(sorted({k for s in specs for k in s.judge_kinds})) or "(none judged)"
         raise UserError(f"judge '{judge}' ({kind}) fits none of the run's tasks; pick a judge of kind {kinds}")
@@ -236,7 +236,7 @@ def _judges(names: set[str], manifest: dict[str, Any], stack: ExitStack,
 
     judges = {}
     for name in sorted(names):
-        spec = load_judge_spec(name, registry)
+        spec = load_judge_spec(name, registry=registry)
         if name == manifest["judge"]:
             spec = with_overrides(spec, manifest.get("judge_overrides", {}))
         judge = build_judge(spec)

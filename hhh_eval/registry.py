@@ -143,7 +143,7 @@ class Registry:
             if spec.default_judge not in self.files["judge"]:
                 raise UserError(f"task {spec.name} ({spec.yaml_path}): default_judge '{spec.default_judge}' is not a "
                                 f"judge; known judges: {', '.join(sorted(self.files['judge']))}")
-            kind = load_judge_spec(spec.default_judge, self).kind
+            kind = load_judge_spec(spec.default_judge, registry=self).kind
             if kind not in spec.judge_kinds:
                 raise UserError(f"task {spec.name} ({spec.yaml_path}): default_judge {spec.default_judge} is a {kind} "
                                 f"judge, but judge_kinds is {', '.join(spec.judge_kinds)}")

@@ -254,7 +254,7 @@ def test_malformed_model_judge_files_are_one_line_errors(tmp_path: Path, fields:
     (tmp_path / "judges").mkdir()
     (tmp_path / "judges" / "bad.yaml").write_text(json.dumps({k: v for k, v in spec.items() if v is not None}))
     with pytest.raises(UserError, match=problem) as err:
-        load_judge_spec(str(tmp_path / "judges" / "bad.yaml"))
+        load_judge_spec("bad", tmp_path)
     assert "\n" not in str(err.value)
 
 

@@ -86,7 +86,7 @@ def _write_spec(root: Path, name: str, text: str) -> None:
 def test_bad_spec_files(tmp_path, text, match):
     _write_spec(tmp_path, "x", text)
     with pytest.raises(UserError, match=match):
-        load_judge_spec(str(tmp_path / "judges" / "x.yaml"))
+        load_judge_spec("x", root=tmp_path)
 
 
 # ---------------------------------------------------------------- judge-eval

@@ -66,7 +66,7 @@ def test_include_path_adds_tasks_suites_judges_and_policies(tmp_path: Path) -> N
     spec = registry.tasks["my_prompts"]
     assert spec.data_file == mine / "harmlessness" / "prompts.jsonl"  # relative to the task file's folder
     assert registry.suite("mine").task_names == ["my_prompts"] and "beavertails" in registry.tasks
-    assert load_judge_spec("strict", registry).name == "strict"
+    assert load_judge_spec("strict", registry=registry).name == "strict"
     assert load_policy("ours", registry).name == "ours" and load_policy("release", registry).name == "release"
     source = registry.task_source("my_prompts")
     assert (source.origin, source.include_path, source.path) == ("include_path", str(mine), "harmlessness/my_prompts.yaml")

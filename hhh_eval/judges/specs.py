@@ -94,6 +94,18 @@ def judge_names(registry: Registry | None = None) -> list[str]:
     return (registry or default_registry()).names("judge")
 
 
+def _judge_file(name: str, root: Path | None, registry: Registry | None) -> Path:
+    """The file of judge `name`: in ROOT/judges/ alone when a root is given, else through the registry (a judge name
+    from the shipped folder or an include path, or a file path)."""
+    if root is None:
+        return (registry or default_registry()).file("judge", name)
+    path = root / "judges" / f"{name}.yaml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in (root / "judges").glob("*.yaml"))) or "(none)"
+        raise UserError(f"unknown judge '{name}' in {root / 'judges'}; known judges there: {known}")
+    return path
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         with open(path, encoding="utf-8") as fh:
@@ -105,9 +117,10 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return raw
 
 
-def load_judge_spec(name: str, registry: Registry | None = None) -> JudgeSpec:
-    """The spec of judge `name` (a judge name from a judges/ folder, or a file path), checked."""
-    path = (registry or default_registry()).file("judge", name)
+def load_judge_spec(name: str, root: Path | None = None, *, registry: Registry | None = None) -> JudgeSpec:
+    """The spec of judge `name`, checked: a name or file path resolved by the registry (default: the shipped folder
+    plus HHH_EVAL_INCLUDE_PATH), or a name in ROOT/judges/ alone when `root` (a folder laid out like tasks/) is given."""
+    path = _judge_file(name, root, registry)
     name = path.stem
     try:
         spec = JudgeSpec(**_read_yaml(path))
