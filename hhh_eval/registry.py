@@ -160,9 +160,6 @@ class Registry:
             path = Path(ref).expanduser().resolve()
             if not path.is_file():
                 raise UserError(f"{kind} file {ref} not found; pass an existing YAML file or a {kind} name ({known})")
-            other = self.files[kind].get(path.stem)
-            if other is not None and other.resolve() != path:
-                raise UserError(f"{kind} '{path.stem}' is defined twice: {other} and {path}; rename one")
             plain_name(path.stem, f"{kind} file name {path}")
             return path
         if ref not in self.files[kind]:
@@ -170,11 +167,16 @@ class Registry:
         return self.files[kind][ref]
 
     def named(self, kind: Kind, ref: str) -> tuple[Registry, str]:
-        """The name `ref` stands for, and a registry that resolves that name (a file path is added by its name)."""
+        """The name `ref` stands for, and a registry that resolves that name (a file path is added by its name, which
+        must not be taken: a run refers to its suite and judges by name from here on)."""
         path = self.file(kind, ref)
-        if self.files[kind].get(path.stem) is not None:
-            return self, path.stem
-        return replace(self, files={**self.files, kind: {**self.files[kind], path.stem: path}}), path.stem
+        name = path.stem if is_path_ref(ref) else ref
+        other = self.files[kind].get(name)
+        if other is None:
+            return replace(self, files={**self.files, kind: {**self.files[kind], name: path}}), name
+        if other.resolve() != path.resolve():
+            raise UserError(f"{kind} '{name}' is defined twice: {other} and {path}; rename one")
+        return self, name
 
     def task(self, name: str) -> TaskSpec | DerivedSpec:
         spec = self.tasks.get(name) or self.derived.get(name)

@@ -113,8 +113,9 @@ def test_files_given_by_path(tmp_path: Path) -> None:
     assert registry.source(registry.files["suite"]["solo"]).origin == "file"
     copy = tmp_path / "elsewhere" / "refusal.yaml"
     copy.write_text(JUDGE.format(name="refusal"))
-    with pytest.raises(UserError, match="judge 'refusal' is defined twice"):
+    with pytest.raises(UserError, match="judge 'refusal' is defined twice"):  # a run would know two by one name
         registry.named("judge", str(copy))
+    assert load_judge_spec(str(copy), registry=registry).name == "refusal"  # reading the file alone is fine
     with pytest.raises(UserError, match="suite file nope.yaml not found"):
         registry.named("suite", "nope.yaml")
     with pytest.raises(UserError, match="unknown suite 'nope'; known suites: .*hhh-core"):
