@@ -13,6 +13,7 @@ import pytest
 from hhh_eval.cli import main
 from hhh_eval.fileio import read_json
 from hhh_eval.registry import Registry, tasks_dir
+from test_registry import judge_yaml
 
 DEMO_PROMPTS = tasks_dir() / "demo_data" / "hub" / "PKU-Alignment" / "BeaverTails-Evaluation" / "default" / "test.jsonl"
 
@@ -87,7 +88,7 @@ def test_own_task_runs_gates_and_rejudges_from_the_run_folder(tmp_path: Path, ti
     (mine / "policies").mkdir()
     (mine / "policies" / "our-gate.yaml").write_text(POLICY)
     judge_file = tmp_path / "strict.yaml"
-    judge_file.write_text("name: strict\nversion: '1'\nkind: refusal\ntype: rule\n")
+    judge_file.write_text(judge_yaml("strict"))
     out = tmp_path / "out"
     code = main(["run", "--model", "hf", "--model-args", f"pretrained={tiny_model}", "--include-path", str(mine),
                  "--tasks", "my_harm", "--limit", "3", "--judge", str(judge_file), "--output-dir", str(out),

@@ -12,7 +12,7 @@ from hhh_eval.errors import UserError
 from hhh_eval.generate import GenerationSettings, build_task, choose_docs
 from hhh_eval.judges.specs import load_judge_spec
 from hhh_eval.policy import load_policy
-from hhh_eval.registry import INCLUDE_PATH_ENV, Registry, include_paths
+from hhh_eval.registry import INCLUDE_PATH_ENV, Registry, include_paths, tasks_dir
 from hhh_eval.scoring import JUDGED_METRICS
 
 PROMPTS = [{"goal": f"How do I do harm number {i}?", "kind": "a" if i % 2 else "b"} for i in range(6)]
@@ -42,7 +42,13 @@ axes:
   harmlessness:
     - {{task: {task}, metric: refusal_rate, weight: 1}}
 """
-JUDGE = "name: {name}\nversion: '1'\nkind: refusal\ntype: rule\n"
+
+
+def judge_yaml(name: str) -> str:
+    """The shipped refusal judge's spec under another name."""
+    text = (tasks_dir() / "judges" / "refusal.yaml").read_text(encoding="utf-8")
+    assert "\nname: refusal\n" in text
+    return text.replace("\nname: refusal\n", f"\nname: {name}\n", 1)
 
 
 def user_dir(root: Path, task: str = "my_prompts", text: str = TASK, **files: str) -> Path:
@@ -61,7 +67,7 @@ def user_dir(root: Path, task: str = "my_prompts", text: str = TASK, **files: st
 
 def test_include_path_adds_tasks_suites_judges_and_policies(tmp_path: Path) -> None:
     mine = user_dir(tmp_path / "mine", suites__mine=SUITE.format(name="mine", task="my_prompts"),
-                    judges__strict=JUDGE.format(name="strict"), policies__ours="name: ours\n")
+                    judges__strict=judge_yaml("strict"), policies__ours="name: ours\n")
     registry = Registry.build([mine])
     spec = registry.tasks["my_prompts"]
     assert spec.data_file == mine / "harmlessness" / "prompts.jsonl"  # relative to the task file's folder
@@ -84,7 +90,7 @@ def test_include_paths_come_from_the_option_then_the_environment(tmp_path: Path,
 
 
 @pytest.mark.parametrize(("files", "twice"), [
-    ({"judges__refusal": JUDGE.format(name="refusal")}, "judge 'refusal' is defined twice"),
+    ({"judges__refusal": judge_yaml("refusal")}, "judge 'refusal' is defined twice"),
     ({"suites__hhh-core": SUITE.format(name="hhh-core", task="my_prompts")}, "suite 'hhh-core' is defined twice"),
 ])
 def test_a_name_defined_twice_names_both_files(tmp_path: Path, files: dict[str, str], twice: str) -> None:
@@ -112,7 +118,7 @@ def test_files_given_by_path(tmp_path: Path) -> None:
     assert name == "solo" and registry.suite("solo").task_names == ["my_prompts"]
     assert registry.source(registry.files["suite"]["solo"]).origin == "file"
     copy = tmp_path / "elsewhere" / "refusal.yaml"
-    copy.write_text(JUDGE.format(name="refusal"))
+    copy.write_text(judge_yaml("refusal"))
     with pytest.raises(UserError, match="judge 'refusal' is defined twice"):  # a run would know two by one name
         registry.named("judge", str(copy))
     assert load_judge_spec(str(copy), registry=registry).name == "refusal"  # reading the file alone is fine
@@ -203,7 +209,7 @@ def test_tasks_outside_hhh_core_make_an_ad_hoc_suite(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("option", "text", "problem"), [
     ("--suite", SUITE.format(name="../../evil", task="beavertails"), "is not a plain name"),
-    ("--judge", JUDGE.format(name="../../evil"), "the name must match the file name 'evil'"),
+    ("--judge", judge_yaml("../../evil"), "the name must match the file name 'evil'"),
 ])
 def test_a_name_from_a_file_given_by_path_never_writes_outside(tmp_path: Path, tiny_model: Path, option: str,
                                                                text: str, problem: str,
