@@ -4,7 +4,6 @@
 PYTHON ?= python3
 BACKEND ?= hf
 OUTPUT_DIR ?= results
-SUITE ?= hhh-core
 
 # never export user variables to the recipe environment: make would expand (and so run) their text
 unexport MODEL MODEL_ARGS BACKEND LIMIT TASKS JUDGE DATA_DIR RUN_NAME BATCH_SIZE SEED POLICY BASELINE SUITE OUTPUT_DIR \
@@ -15,7 +14,7 @@ q = '$(subst ','\'',$(value $(1)))'
 # opt: "--flag 'value'" when the variable named $(2) is set, else nothing
 opt = $(if $(value $(2)),$(1) $(call q,$(2)))
 
-EVAL_OPTS = --suite $(call q,SUITE) --output-dir $(call q,OUTPUT_DIR) \
+EVAL_OPTS = $(call opt,--suite,SUITE) --output-dir $(call q,OUTPUT_DIR) \
 	$(call opt,--limit,LIMIT) $(call opt,--tasks,TASKS) $(call opt,--judge,JUDGE) \
 	$(call opt,--data-dir,DATA_DIR) $(call opt,--run-name,RUN_NAME) $(call opt,--batch-size,BATCH_SIZE) \
 	$(call opt,--seed,SEED) $(call opt,--policy,POLICY) $(call opt,--baseline,BASELINE)
@@ -26,7 +25,7 @@ help: ## list targets and variables
 	@echo "make install          install torch first (the CPU wheel where pip is set up for it), then hhh-eval and test tools (editable)"
 	@echo "make eval             offline demo: tiny local model on shipped sample items (scores mean nothing)"
 	@echo "make eval MODEL=org/name [BACKEND=hf|vllm|local-completions] [MODEL_ARGS=dtype=bfloat16,...]"
-	@echo "          [LIMIT=N] [TASKS=a,b] [SUITE=hhh-core] [JUDGE=refusal] [DATA_DIR=dir] [POLICY=file [BASELINE=card]]"
+	@echo "          [LIMIT=N] [TASKS=a,b] [SUITE=hhh-core] [JUDGE=refusal] [DATA_DIR=dir] [POLICY=name|file [BASELINE=card]]"
 	@echo "          [BATCH_SIZE=8] [SEED=1234] [RUN_NAME=name] [OUTPUT_DIR=results]"
 	@echo "                      run the suite on a model; with POLICY the release gate runs last and fails the target"
 	@echo "make sweep SWEEP=file [EXECUTOR=local|ray] [RAY_ADDRESS=addr] [POLICY=file] [OUTPUT_DIR=results]"

@@ -28,10 +28,10 @@ def _baseline(model: str, data_dir: str, limit: int) -> None:
     from lm_eval.tasks import TaskManager
 
     from hhh_eval.generate import task_config
-    from hhh_eval.registry import load_tasks, task_yaml_dirs, tasks_dir
+    from hhh_eval.registry import load_tasks
 
     specs = load_tasks()
-    tm = TaskManager(include_path=task_yaml_dirs(tasks_dir()), include_defaults=False)
+    tm = TaskManager(include_defaults=False)
     lm = get_model("hf").create_from_arg_obj({"pretrained": model, "dtype": "float32"},
                                              {"batch_size": BATCH_SIZE, "device": "cpu"})
     mc = [task_config(specs[t], Path(data_dir)) for t in TASKS if specs[t].output_type != "generate_until"]
@@ -60,7 +60,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         model = str(build_tiny_model(Path(tmp) / "tiny"))
         run = [sys.executable, "-m", "hhh_eval", "run", "--model", "hf", "--model-args", f"pretrained={model},dtype=float32",
-               "--tasks", ",".join(TASKS), "--limit", str(args.limit), "--data-dir", args.data_dir,
+               "--tasks", ",".join(TASKS), "--limit", str(args.limit), "--limit-mode", "first",  # lm-eval's items
+               "--data-dir", args.data_dir,
                "--output-dir", str(Path(tmp) / "out"), "--batch-size", BATCH_SIZE]
         base = _timed([sys.executable, __file__, "--baseline", model, "--limit", str(args.limit), "--data-dir", args.data_dir])
         first = _timed(run)

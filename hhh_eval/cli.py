@@ -12,9 +12,10 @@ from collections.abc import Callable
 
 # subcommand -> (module, function taking the parsed args and returning an exit code)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "run": ("hhh_eval.pipeline", "cli_run"),
+    "run": ("hhh_eval.run_command", "cli_run"),
     "demo": ("hhh_eval.demo", "cli_demo"),
     "tasks": ("hhh_eval.task_listing", "cli_tasks"),
+    "new-task": ("hhh_eval.new_task", "cli_new_task"),
     "validate": ("hhh_eval.card", "cli_validate"),
     "judge": ("hhh_eval.judging", "cli_judge"),
     "judge-eval": ("hhh_eval.judge_eval", "cli_judge_eval"),
@@ -39,6 +40,12 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _add_include_path(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--include-path", action="append", default=[], metavar="DIR",
+                   help="a folder laid out like tasks/ (axis folders, derived/, suites/, judges/, policies/) with your "
+                   "own definitions; repeatable, and HHH_EVAL_INCLUDE_PATH=DIR1:DIR2 adds more")
+
+
 def _add_judge_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--judge-backend", help="backend of a model judge instead of its spec's (hf, vllm, ...)")
     p.add_argument("--judge-model-args", help="model args of a model judge instead of its spec's, "
@@ -47,11 +54,17 @@ def _add_judge_model_options(p: argparse.ArgumentParser) -> None:
 
 def _add_eval_options(p: argparse.ArgumentParser) -> None:
     """Options shared by `run` and `demo`."""
-    p.add_argument("--suite", default="hhh-core", help="suite name from tasks/suites/ (default: hhh-core)")
-    p.add_argument("--tasks", help="comma-separated subset of the suite's tasks")
+    p.add_argument("--suite", help="suite name (suites/ folders) or YAML file (default: hhh-core; with --tasks "
+                   "outside hhh-core, a suite of just those tasks)")
+    p.add_argument("--tasks", help="comma-separated tasks: a subset of the suite's, or any tasks when --suite is not given")
     p.add_argument("--limit", type=_positive_int, help="cap items per task (the card is marked partial)")
-    p.add_argument("--judge", help="judge for free-text answers, from tasks/judges/ (default: each task's, refusal)")
+    p.add_argument("--limit-mode", choices=("sample", "first"), default="sample",
+                   help="which items --limit keeps: a seeded sample, stratified by category where the task has one "
+                   "(default), or the first N as lm-eval does")
+    p.add_argument("--judge", help="judge for free-text answers: a name (judges/ folders) or YAML file "
+                   "(default: each task's own, refusal)")
     _add_judge_model_options(p)
+    _add_include_path(p)
     p.add_argument("--data-dir", help="offline data: DIR/hub/<org>/<name>/<config>/<split>.jsonl (or HHH_EVAL_DATA_DIR)")
     p.add_argument("--output-dir", default="results", help="where runs go: OUTPUT_DIR/<model-slug>/<run-name>/")
     p.add_argument("--run-name", help="name of the run folder (default: the suite name, plus -limitN)")
@@ -62,18 +75,12 @@ def _add_eval_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
                    help="metadata for plots and comparisons, e.g. step=2000 (repeatable)")
     p.add_argument("--force", action="store_true", help="recompute finished stages instead of resuming")
-    p.add_argument("--policy", help="release policy YAML: run the gate on the new card; exit 1 when it fails")
+    p.add_argument("--policy", help="release policy name (policies/ folders) or YAML file: run the gate on the new "
+                   "card; exit 1 when it fails")
     p.add_argument("--baseline", help="baseline card or run folder for the policy's non-inferiority checks")
 
 
-def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="hhh-eval",
-        description="Evaluate a language model for helpfulness, honesty and harmlessness; "
-        "write a report card, compare cards, plot them and gate a release.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _add_run_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run a suite on a model and write a report card")
     p.add_argument("--model", required=True, help="lm-eval backend: hf, vllm, local-completions, ...")
     p.add_argument("--model-args", required=True, help="backend args, e.g. 'pretrained=org/name,dtype=bfloat16'")
@@ -82,26 +89,54 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="offline demo: a tiny local model on shipped sample items (scores mean nothing)")
     _add_eval_options(p)
 
-    sub.add_parser("tasks", help="list tasks and suites: axis, dataset, headline metric, version")
 
-    p = sub.add_parser("validate", help="check a report card against the schema (exit 0 valid, 1 invalid, 2 no such card)")
-    p.add_argument("card", help="path to report_card.json")
+def _add_task_commands(sub: argparse._SubParsersAction) -> None:
+    """tasks (list what the registry holds) and new-task (a task YAML for a prompt set)."""
+    p = sub.add_parser("tasks", help="list tasks, suites, judges and policies: axis, dataset, metrics, version, source")
+    _add_include_path(p)
 
+    p = sub.add_parser("new-task", help="write a task YAML for a prompt set on disk (JSONL, CSV or JSON), to run "
+                       "with --include-path")
+    p.add_argument("name", help="task name (letters, digits, . _ + = -)")
+    p.add_argument("--data", required=True, help="the prompts: a .jsonl, .csv or .json file of records")
+    p.add_argument("--prompt-field", required=True, help="the field (column) holding each prompt")
+    p.add_argument("--category-field", help="a field to report per-category metrics by (and to stratify --limit)")
+    p.add_argument("--axis", choices=("helpfulness", "honesty", "harmlessness"), default="harmlessness",
+                   help="the axis the task scores (default: harmlessness)")
+    p.add_argument("--judge", default="refusal", help="the judge of the answers: a judge name (default: refusal)")
+    p.add_argument("--metric", help="the judged metric: refusal_rate, harm_rate, compliance_rate, truthful_rate "
+                   "(default: refusal_rate for a refusal judge, harm_rate for a harm judge)")
+    p.add_argument("--out", required=True, help="the folder to pass to --include-path; the task goes to "
+                   "OUT/<axis>/<name>.yaml")
+    _add_include_path(p)
+
+
+def _add_judge_commands(sub: argparse._SubParsersAction) -> None:
+    """judge (re-judge a run), judge-eval (against human labels), judge-agreement (two judges on one run)."""
     p = sub.add_parser("judge", help="re-judge a run's saved answers and re-score its card (no model calls)")
     p.add_argument("run_dir", help="a run folder holding samples/ and report_card.json")
-    p.add_argument("--judge", required=True, help="judge name from tasks/judges/")
+    p.add_argument("--judge", required=True, help="judge name (judges/ folders) or YAML file")
     _add_judge_model_options(p)
     p.add_argument("--force", action="store_true", help="judge again even where verdicts exist")
+    _add_include_path(p)
 
     p = sub.add_parser("judge-eval", help="agreement of a judge with human labels (accuracy, kappa, confusion)")
-    p.add_argument("--judge", required=True, help="judge name from tasks/judges/")
+    p.add_argument("--judge", required=True, help="judge name (judges/ folders) or YAML file")
     p.add_argument("--labels", required=True, nargs="+", help="JSONL files of prompt, completion and human label")
     p.add_argument("--save", action="store_true", help="write the judge's validation record beside its spec "
                    "(<spec folder>/validation/<judge>.json)")
+    _add_include_path(p)
 
     p = sub.add_parser("judge-agreement", help="how two judges agree on one run's answers")
     p.add_argument("run_dir", help="a run folder with verdicts of both judges (hhh-eval judge RUN_DIR --judge NAME)")
-    p.add_argument("--judges", required=True, help="two judge names, comma-separated")
+    p.add_argument("--judges", required=True, help="two judge names (or YAML files), comma-separated")
+    _add_include_path(p)
+
+
+def _add_card_commands(sub: argparse._SubParsersAction) -> None:
+    """validate, compare, plot, report, export: commands that read finished cards."""
+    p = sub.add_parser("validate", help="check a report card against the schema (exit 0 valid, 1 invalid, 2 no such card)")
+    p.add_argument("card", help="path to report_card.json")
 
     p = sub.add_parser("compare", help="compare report cards with paired tests (Holm-corrected)")
     p.add_argument("cards", nargs="+", help="report_card.json files or run folders")
@@ -124,10 +159,14 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("card", help="report_card.json or run folder")
     p.add_argument("--out", help="folder to write into (default: next to the card)")
 
+
+def _add_gate_commands(sub: argparse._SubParsersAction) -> None:
+    """gate (a card against a policy) and power (items a check needs)."""
     p = sub.add_parser("gate", help="check a card against a release policy (exit 0 pass, 1 fail, 2 invalid input)")
     p.add_argument("card", help="report_card.json or run folder")
-    p.add_argument("--policy", required=True, help="policy YAML, e.g. tasks/policies/release.yaml")
+    p.add_argument("--policy", required=True, help="policy name (policies/ folders, e.g. release) or YAML file")
     p.add_argument("--baseline", help="baseline card or run folder for non-inferiority checks")
+    _add_include_path(p)
 
     p = sub.add_parser("power", help="items a non-inferiority check of a task metric needs (and its MDE at full size)")
     p.add_argument("--task", required=True, help="task name, e.g. beavertails")
@@ -137,7 +176,10 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--suite", default="hhh-core", help="suite whose headline metric is the default (default: hhh-core)")
     p.add_argument("--power", type=float, default=0.8, help="power to pass when there is no difference (default: 0.8)")
     p.add_argument("--alpha", type=float, default=0.05, help="two-sided level of the paired interval (default: 0.05)")
+    _add_include_path(p)
 
+
+def _add_sweep_command(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sweep", help="evaluate many checkpoints or merge weights (a sweep file) and write a sweep report")
     p.add_argument("sweep_file", help="sweep YAML (README 'Sweeps'): run settings, points, checkpoints, merge grid")
     p.add_argument("--executor", choices=("local", "ray"), default="local",
@@ -148,6 +190,22 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", default="results", help="the sweep goes to OUTPUT_DIR/sweeps/<name>/ (default: results)")
     p.add_argument("--force", action="store_true", help="re-run finished points (model answers still come from the cache)")
     p.add_argument("--policy", help="release policy YAML: gate each point (baseline: the sweep's) and name the best")
+    _add_include_path(p)
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hhh-eval",
+        description="Evaluate a language model for helpfulness, honesty and harmlessness; "
+        "write a report card, compare cards, plot them and gate a release.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_run_commands(sub)
+    _add_task_commands(sub)
+    _add_judge_commands(sub)
+    _add_card_commands(sub)
+    _add_gate_commands(sub)
+    _add_sweep_command(sub)
     return parser
 
 

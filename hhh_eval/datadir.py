@@ -1,4 +1,5 @@
-"""Offline data: map a task's hub dataset (id, config, split) to DIR/hub/<org>/<name>/<config>/<split>.jsonl."""
+"""Where a task's data comes from: a hub dataset (id, config, split), mapped to DIR/hub/<org>/<name>/<config>/<split>.jsonl
+when a data dir is given, or local files the task names itself (dataset_path json/csv/parquet with data_files)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from hhh_eval.errors import UserError
 
 DATA_DIR_ENV = "HHH_EVAL_DATA_DIR"
 SPLIT_KEYS = ("training_split", "validation_split", "test_split", "fewshot_split")
+LOCAL_LOADERS = ("json", "csv", "parquet", "text")  # datasets' loaders of local files, named as dataset_path
 
 
 def resolve_data_dir(arg: str | None) -> Path | None:
@@ -40,8 +42,29 @@ def task_splits(cfg: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(cfg[k] for k in SPLIT_KEYS if cfg.get(k)))
 
 
-def apply_data_dir(cfg: dict[str, Any], data_dir: Path | None) -> dict[str, Any]:
-    """Return a copy of an lm-eval task config that loads its splits from the data dir's JSONL files."""
+def local_data_files(cfg: dict[str, Any], base_dir: Path) -> dict[str, Path] | None:
+    """split -> file of a task that loads local files (paths relative to the task file's folder `base_dir`);
+    None for a hub dataset."""
+    if cfg.get("dataset_path") not in LOCAL_LOADERS:
+        return None
+    files = (cfg.get("dataset_kwargs") or {}).get("data_files")
+    if isinstance(files, str):
+        files = {"train": files}  # as datasets names a single file's split
+    if not isinstance(files, dict) or not files or not all(isinstance(v, str) for v in files.values()):
+        raise UserError(f"task {cfg.get('task')}: dataset_path {cfg['dataset_path']} loads local files; give "
+                        "dataset_kwargs.data_files as a mapping of split to file, e.g. {test: prompts.csv}")
+    return {str(split): (base_dir / Path(p).expanduser()).resolve() for split, p in files.items()}
+
+
+def apply_data_dir(cfg: dict[str, Any], data_dir: Path | None, base_dir: Path = Path()) -> dict[str, Any]:
+    """Return a copy of an lm-eval task config that loads its splits from the data dir's JSONL files, or, for a task
+    of local files, from those files (resolved against the task file's folder `base_dir`)."""
+    local = local_data_files(cfg, base_dir)
+    if local is not None:
+        if missing := [str(p) for p in local.values() if not p.is_file()]:
+            raise UserError(f"task {cfg['task']}: data file {missing[0]} not found; fix dataset_kwargs.data_files")
+        kwargs = cfg.get("dataset_kwargs") or {}
+        return {**cfg, "dataset_kwargs": {**kwargs, "data_files": {s: str(p) for s, p in local.items()}}}
     if data_dir is None:
         return dict(cfg)
     dataset = cfg["dataset_path"]

@@ -15,7 +15,8 @@ def demo_model_dir(output_dir: Path) -> Path:
 
 
 def cli_demo(args: argparse.Namespace) -> int:
-    from hhh_eval.pipeline import check_writable, config_from_args, finish_cli_run
+    from hhh_eval.pipeline import check_writable
+    from hhh_eval.run_command import config_from_args, finish_cli_run
     from hhh_eval.tiny_model import build_tiny_model
 
     check_writable(Path(args.output_dir))

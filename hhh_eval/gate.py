@@ -28,6 +28,7 @@ from hhh_eval.errors import UserError
 from hhh_eval.fileio import atomic_write_json, atomic_write_text
 from hhh_eval.gate_checks import Check, check_bound, check_judge, check_task, check_unscored, paired_check
 from hhh_eval.policy import Policy, load_policy
+from hhh_eval.registry import Registry, include_paths
 from hhh_eval.runs import RunData, load_run
 from hhh_eval.text import md_escape
 
@@ -109,9 +110,11 @@ def console_summary(result: GateResult) -> str:
     return "\n".join(lines)
 
 
-def run_gate(card: str | Path, policy_path: str | Path, baseline: str | Path | None = None) -> GateResult:
-    """Gate a card (or run folder) against a policy file, write the checklist, print the summary."""
-    policy = load_policy(policy_path)
+def run_gate(card: str | Path, policy_path: str | Path, baseline: str | Path | None = None,
+             registry: Registry | None = None) -> GateResult:
+    """Gate a card (or run folder) against a policy (a file, or a name from the registry's policies), write the
+    checklist, print the summary."""
+    policy = load_policy(policy_path, registry)
     cand = load_run(card)
     base = load_run(baseline) if baseline else None
     result = gate_card(policy, cand, base)
@@ -125,4 +128,5 @@ def run_gate(card: str | Path, policy_path: str | Path, baseline: str | Path | N
 
 
 def cli_gate(args: argparse.Namespace) -> int:
-    return 1 if run_gate(args.card, args.policy, args.baseline).verdict == "FAIL" else 0
+    registry = Registry.build(include_paths(args.include_path))
+    return 1 if run_gate(args.card, args.policy, args.baseline, registry).verdict == "FAIL" else 0

@@ -12,7 +12,8 @@ from typing import Any
 from hhh_eval.datadir import apply_data_dir
 from hhh_eval.errors import UserError
 from hhh_eval.identity import ModelIdentity, install_hint
-from hhh_eval.registry import TaskSpec, task_yaml_dirs
+from hhh_eval.registry import TaskSpec
+from hhh_eval.sampling import LimitMode, sample_doc_ids
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class GenerationSettings:
     batch_size: str
     gen_kwargs: dict[str, Any] | None
     system_prompt: str | None
+    limit_mode: LimitMode = "sample"  # with a limit: a seeded (stratified) sample, or lm-eval's first N
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class TaskOutput:
     samples: list[dict[str, Any]]
     n_total: int
     chat_template_applied: bool
+    doc_ids: list[int] | None  # the documents evaluated (indices into the task's documents); None = all of them
 
 
 def quiet_libraries() -> None:
@@ -112,7 +115,50 @@ def task_config(spec: TaskSpec, data_dir: Path | None) -> dict[str, Any]:
     """The resolved lm-eval config of a task (hooks imported), loading from the data dir if one is set."""
     from lm_eval.tasks._yaml_loader import load_yaml
 
-    return apply_data_dir(load_yaml(spec.yaml_path, resolve_func=True), data_dir)
+    return apply_data_dir(load_yaml(spec.yaml_path, resolve_func=True), data_dir, spec.yaml_path.parent)
+
+
+def build_task(spec: TaskSpec, data_dir: Path | None) -> Any:
+    """lm-eval's Task object for one of our tasks (its dataset loaded)."""
+    from lm_eval.tasks import TaskManager
+
+    try:
+        return TaskManager(include_defaults=False).load([task_config(spec, data_dir)])["tasks"][spec.name]
+    except OSError as exc:
+        raise UserError(f"cannot load dataset {spec.dataset_path} for task {spec.name} ({type(exc).__name__}: "
+                        f"{_first_line(exc)}); offline? pass --data-dir DIR (DIR/hub/<org>/<name>/<config>/<split>.jsonl) "
+                        "or set HHH_EVAL_DATA_DIR") from None
+
+
+def _check_field(spec: TaskSpec, docs: Any, field: str, what: str) -> None:
+    """A field the task file names is a field of its documents, else a UserError listing the fields."""
+    columns = getattr(docs, "column_names", None) or (list(docs[0]) if len(docs) else [])
+    if field not in columns:
+        raise UserError(f"task {spec.name}: {what} '{field}' is not a field of its documents; fields: "
+                        f"{', '.join(columns)} (fix metadata.{what} in {spec.yaml_path})")
+
+
+def _field_values(spec: TaskSpec, docs: Any, field: str, what: str) -> list[Any]:
+    """Every document's value of a field the task file names (a missing field or value is a UserError)."""
+    _check_field(spec, docs, field, what)
+    values = list(docs[field]) if hasattr(docs, "column_names") else [d[field] for d in docs]
+    if (n_null := sum(v is None for v in values)):
+        raise UserError(f"task {spec.name}: {n_null} of {len(values)} documents have no {what} '{field}' value; "
+                        "fill them in or drop the field from the task file")
+    return values
+
+
+def choose_docs(spec: TaskSpec, docs: Any, settings: GenerationSettings) -> list[int] | None:
+    """The documents a run evaluates (None = all); checks the task's category and prompt fields on the data."""
+    categories = _field_values(spec, docs, spec.category_field, "category_field") if spec.category_field else None
+    if spec.prompt_field:
+        _field_values(spec, docs, spec.prompt_field, "prompt_field")
+    if spec.cluster_field:  # empty or missing values are clusters of one item
+        _check_field(spec, docs, spec.cluster_field, "cluster_field")
+    if settings.limit is None or settings.limit >= len(docs):
+        return None
+    strata = [str(c) for c in categories] if categories is not None else None
+    return sample_doc_ids(len(docs), settings.limit, settings.seed, strata, settings.limit_mode)
 
 
 def _sample_row(raw: dict[str, Any]) -> dict[str, Any]:
@@ -146,35 +192,31 @@ def _server_failure(exc: Exception, lm: Any) -> UserError | None:
 
 
 def run_task(lm: Any, spec: TaskSpec, data_dir: Path | None, settings: GenerationSettings,
-             cache_path: Path, tasks_root: Path) -> TaskOutput:
-    """Run one task through lm-eval's simple_evaluate on an already loaded model."""
+             cache_path: Path) -> TaskOutput:
+    """Run one task (the documents choose_docs picks) through lm-eval's simple_evaluate on a loaded model."""
+    from unittest import mock
+
     from lm_eval import simple_evaluate
     from lm_eval.tasks import TaskManager
 
-    from unittest import mock
-
-    cfg = task_config(spec, data_dir)
+    task = build_task(spec, data_dir)
+    doc_ids = choose_docs(spec, task.eval_docs, settings)
     use_chat = spec.output_type == "generate_until" and uses_chat_format(lm)
     # lm-eval records the git hash of the current folder (noise on stderr outside a repo); the card has ours
     no_git = mock.patch("lm_eval.evaluator.get_git_commit_hash", return_value=None)
     try:
         with no_git:
             result = simple_evaluate(
-                model=lm, tasks=[cfg], limit=settings.limit, log_samples=True, bootstrap_iters=0,
-                use_cache=str(cache_path), apply_chat_template=use_chat,
+                model=lm, tasks=[task], samples={spec.name: doc_ids} if doc_ids else None, log_samples=True,
+                bootstrap_iters=0, use_cache=str(cache_path), apply_chat_template=use_chat,
                 system_instruction=settings.system_prompt if use_chat else None,
                 gen_kwargs=settings.gen_kwargs if spec.output_type == "generate_until" else None,
                 random_seed=settings.seed, numpy_random_seed=settings.seed, torch_random_seed=settings.seed,
-                fewshot_random_seed=settings.seed,
-                task_manager=TaskManager(include_path=task_yaml_dirs(tasks_root), include_defaults=False),
+                fewshot_random_seed=settings.seed, task_manager=TaskManager(include_defaults=False),
             )
     except Exception as exc:
-        if (failure := _server_failure(exc, lm)) is None and not isinstance(exc, OSError):
+        if (failure := _server_failure(exc, lm)) is None:
             raise
-        raise failure or UserError(
-            f"cannot load dataset {spec.dataset_path} for task {spec.name} ({type(exc).__name__}); "
-            "offline? pass --data-dir DIR (DIR/hub/<org>/<name>/<config>/<split>.jsonl) or set HHH_EVAL_DATA_DIR"
-        ) from None
+        raise failure from None
     samples = [_sample_row(s) for s in result["samples"][spec.name]]
-    return TaskOutput(sorted(samples, key=lambda s: s["doc_id"]),
-                      int(result["n-samples"][spec.name]["original"]), use_chat)
+    return TaskOutput(sorted(samples, key=lambda s: s["doc_id"]), len(task.eval_docs), use_chat, doc_ids)

@@ -128,7 +128,9 @@ def report_lines(labelled: LabelledSet, kind: str, result: Validation) -> list[s
 def cli_judge_eval(args: argparse.Namespace) -> int:
     """Judge every labelled answer in each --labels file, print agreement with the human labels, and with --save
     write the judge's validation record beside its spec."""
-    spec = load_judge_spec(args.judge)
+    from hhh_eval.registry import Registry, include_paths
+
+    spec = load_judge_spec(args.judge, registry=Registry.build(include_paths(args.include_path)))
     judge = build_judge(spec)
     labels = KIND_LABELS[spec.kind]
     sets = [judge_file(judge, Path(p), labels) for p in args.labels]  # read and check every file before printing
@@ -192,13 +194,12 @@ def _common_scale(judges: tuple[Judge, Judge]) -> tuple[str, ...]:
     return scales[0]
 
 
-def _labels(run_dir: Path, spec: Any, judge: Judge, samples: list[dict[str, Any]]) -> list[str | None]:
+def _labels(run_dir: Path, spec: Any, judge: Judge, samples: list[dict[str, Any]], strip: bool) -> list[str | None]:
     """The judge's labels for the run's current answers, in sample order, on the common scale."""
     from hhh_eval.fileio import read_jsonl
     from hhh_eval.judging import item_key, judge_item, verdicts_path
 
     name = judge.identity.name
-    strip = load_judge_spec(name).strip_think
     labels = {r["key"]: r["label"] for r in read_jsonl(verdicts_path(run_dir, spec.name, name))}
     keys = [item_key(judge.identity, judge_item(spec, s, strip)) for s in samples]
     if any(k not in labels for k in keys):
@@ -240,11 +241,11 @@ def _scale_line(judges: tuple[Judge, Judge]) -> str:
     return "common labels: " + "; ".join(f"{c} = {', '.join(labels)}" for c, labels in groups.items())
 
 
-def _run_judge_spec(manifest: dict[str, Any], name: str) -> Any:
+def _run_judge_spec(manifest: dict[str, Any], name: str, registry: Any) -> Any:
     """A judge's spec as the run used it: the run's own judge keeps its --judge-backend/--judge-model-args."""
     from hhh_eval.judges.specs import with_overrides
 
-    spec = load_judge_spec(name)
+    spec = load_judge_spec(name, registry=registry)
     return with_overrides(spec, manifest.get("judge_overrides", {})) if name == manifest.get("judge") else spec
 
 
@@ -252,16 +253,22 @@ def cli_judge_agreement(args: argparse.Namespace) -> int:
     """`hhh-eval judge-agreement RUN_DIR --judges A,B`: how two judges' saved verdicts on one run agree."""
     from hhh_eval.fileio import read_json, read_jsonl
     from hhh_eval.judging import verdicts_path
-    from hhh_eval.registry import load_tasks
+    from hhh_eval.manifest import run_registry
+    from hhh_eval.registry import include_paths
 
     run_dir = Path(args.run_dir)
-    names = _judge_names(args.judges)
+    refs = _judge_names(args.judges)
     if not (run_dir / "manifest.json").is_file():
         raise UserError(f"{run_dir} is not a run folder (no manifest.json); pass a folder written by 'hhh-eval run'")
     manifest = read_json(run_dir / "manifest.json")
-    judges = tuple(build_judge(_run_judge_spec(manifest, name)) for name in names)
+    registry = run_registry(manifest, include_paths(args.include_path))
+    registry, first = registry.named("judge", refs[0])  # a judge given as a file is known by its name from here on
+    registry, second = registry.named("judge", refs[1])
+    names = (first, second)
+    judge_specs = [_run_judge_spec(manifest, name, registry) for name in names]
+    judges = tuple(build_judge(spec) for spec in judge_specs)
     scale = _common_scale(judges)
-    specs = load_tasks()
+    specs = registry.tasks
     tasks = [t for t in manifest["tasks"] if t in specs and specs[t].judged]
     have = {t: [verdicts_path(run_dir, t, n).is_file() for n in names] for t in tasks}
     both = [t for t in tasks if all(have[t])]
@@ -275,7 +282,8 @@ def cli_judge_agreement(args: argparse.Namespace) -> int:
     results = []
     for task in both:
         samples = read_jsonl(run_dir / "samples" / f"{task}.jsonl")
-        first, second = (_labels(run_dir, specs[task], j, samples) for j in judges)
+        first, second = (_labels(run_dir, specs[task], j, samples, js.strip_think)
+                         for j, js in zip(judges, judge_specs, strict=True))
         results.append(pair_agreement(task, first, second, scale))
     print(f"judges {names[0]} ({judges[0].identity.kind}) vs {names[1]} ({judges[1].identity.kind}) on {run_dir}")
     print(_scale_line(judges) + "; agreement and kappa over items both judges scored")

@@ -8,16 +8,16 @@ from typing import Any
 
 from hhh_eval.fileio import atomic_write_jsonl, dumps, read_jsonl, sha256_text
 from hhh_eval.judges.base import Judge, JudgeIdentity, JudgeItem, Verdict
-from hhh_eval.registry import TaskSpec
+from hhh_eval.registry import Registry, TaskSpec, include_paths
 
 UNSCORED_WARN_SHARE = 0.05
 
 
-def judge_name_for(spec: TaskSpec, requested: str | None) -> str | None:
+def judge_name_for(spec: TaskSpec, requested: str | None, registry: Registry | None = None) -> str | None:
     """The run's judge when the task accepts its kind, else the task's default judge (None: not judged)."""
     from hhh_eval.judges.specs import load_judge_spec
 
-    if requested and load_judge_spec(requested).kind in spec.judge_kinds:
+    if requested and load_judge_spec(requested, registry=registry).kind in spec.judge_kinds:
         return requested
     return spec.default_judge
 
@@ -67,7 +67,9 @@ def unscored_warning(task: str, verdicts: list[Verdict], limit: float = UNSCORED
 
 def cli_judge(args: argparse.Namespace) -> int:
     """`hhh-eval judge RUN_DIR --judge NAME`: re-judge saved answers and re-score the card; no model calls."""
-    from hhh_eval.pipeline import judge_overrides, rejudge_run
+    from hhh_eval.pipeline import rejudge_run
+    from hhh_eval.run_command import judge_overrides
 
-    rejudge_run(Path(args.run_dir), args.judge, force=args.force, overrides=judge_overrides(args))
+    rejudge_run(Path(args.run_dir), args.judge, force=args.force, overrides=judge_overrides(args),
+                include=include_paths(args.include_path))
     return 0

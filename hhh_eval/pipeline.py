@@ -6,7 +6,6 @@ re-judged or re-scored alone. manifest.json records how the run was made and whi
 
 from __future__ import annotations
 
-import argparse
 import os
 import shlex
 import sys
@@ -19,15 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from hhh_eval.card import SCHEMA_VERSION, Card, ItemScore, TaskResult
-from hhh_eval.datadir import local_file, resolve_data_dir
+from hhh_eval.datadir import local_file
 from hhh_eval.errors import UserError
 from hhh_eval.fileio import atomic_write_json, atomic_write_jsonl, dumps, read_json, read_jsonl, sha256_file, sha256_text
 from hhh_eval.generate import GenerationSettings
-from hhh_eval.identity import ModelIdentity, parse_model_args, resolve_identity
-from hhh_eval.registry import SuiteSpec, TaskSpec, load_suite, load_tasks, select_tasks, tasks_dir
-
-MANIFEST = "manifest.json"
-MANIFEST_VERSION = 1
+from hhh_eval.identity import ModelIdentity, resolve_identity
+from hhh_eval.manifest import (MANIFEST, MANIFEST_VERSION, check_unchanged, judge_sources, run_registry, run_sources,
+                               run_suite)
+from hhh_eval.paths import plain_name
+from hhh_eval.registry import Registry, SuiteSpec, TaskSpec
 
 
 @dataclass(frozen=True)
@@ -36,9 +35,10 @@ class RunConfig:
 
     backend: str
     model_args: dict[str, Any]
-    suite: str = "hhh-core"
+    suite: str | None = None  # a suite name or file; None: hhh-core, or only the `tasks` when they are not all in it
     tasks: tuple[str, ...] | None = None
-    judge: str | None = None
+    judge: str | None = None  # a judge name or file
+    include_paths: tuple[Path, ...] = ()  # folders laid out like tasks/ with the user's own definitions
     judge_overrides: dict[str, str] = field(default_factory=dict)  # backend / model_args of the run's judge
     data_dir: Path | None = None
     output_dir: Path = Path("results")
@@ -55,27 +55,36 @@ class RunPlan:
     """A checked run: resolved model, tasks and folder. Building it writes nothing."""
 
     config: RunConfig
+    registry: Registry
     suite: SuiteSpec
     specs: tuple[TaskSpec, ...]  # tasks the model runs
     derived: tuple[str, ...]  # tasks scored from those tasks' items
+    judge: str | None  # the run's judge by name (a judge given as a file is in the registry under its name)
     identity: ModelIdentity
     run_dir: Path
-    tasks_root: Path
 
     @property
     def data_source(self) -> str:
-        if self.config.demo and self.config.data_dir == self.tasks_root / "demo_data":
+        if self.config.demo and self.config.data_dir == self.registry.shipped / "demo_data":
             return "demo"
         return "data_dir" if self.config.data_dir else "hub"
 
 
 # ---------------------------------------------------------------- planning (checks only)
 
+def _data_path(spec: TaskSpec, data_dir: Path | None) -> Path | None:
+    """The file a task's evaluated split loads from: its own data file, else the data dir's copy (None: the hub)."""
+    if spec.data_file is not None:
+        return spec.data_file
+    return local_file(data_dir, spec.dataset_path, spec.dataset_name, spec.split) if data_dir else None
+
+
 def _check_data(specs: tuple[TaskSpec, ...], data_dir: Path | None) -> None:
-    for spec in specs if data_dir else ():
-        path = local_file(data_dir, spec.dataset_path, spec.dataset_name, spec.split)
-        if not path.is_file():
-            raise UserError(f"data dir has no data for task {spec.name} ({spec.dataset_path}): expected file {path}")
+    for spec in specs:
+        path = _data_path(spec, data_dir)
+        if path is not None and not path.is_file():
+            where = f"its data_files in {spec.yaml_path}" if spec.data_file else "the data dir"
+            raise UserError(f"no data for task {spec.name} ({spec.dataset_path}): expected file {path} ({where})")
 
 
 def check_writable(folder: Path) -> None:
@@ -89,20 +98,21 @@ def check_writable(folder: Path) -> None:
 
 def _run_name(config: RunConfig, suite: SuiteSpec) -> str:
     if config.run_name:
-        if "/" in config.run_name or config.run_name in (".", ".."):
-            raise UserError(f"--run-name '{config.run_name}' must be a plain folder name (no '/')")
-        return config.run_name
+        return plain_name(config.run_name, "--run-name")
     name = suite.name
-    if config.tasks:
-        name += "." + "+".join(config.tasks)
-    return name + (f"-limit{config.settings.limit}" if config.settings.limit else "")
+    if config.tasks:  # a long task list is shortened to its count and a hash (a folder name has 128 characters)
+        joined = "+".join(config.tasks)
+        name += "." + (joined if len(joined) <= 80 else f"{len(config.tasks)}-tasks-{sha256_text(joined)[:8]}")
+    s = config.settings
+    return plain_name(name + (f"-limit{s.limit}" + ("-first" if s.limit_mode == "first" else "") if s.limit else ""),
+                      "run folder name (pass --run-name)")
 
 
-def check_judge_fits(judge: str, overrides: dict[str, str], specs: Sequence[TaskSpec]) -> None:
+def check_judge_fits(judge: str, overrides: dict[str, str], specs: Sequence[TaskSpec], registry: Registry) -> None:
     """The named judge exists, its overrides are valid, and it can judge at least one of the tasks."""
     from hhh_eval.judges.specs import load_judge_spec, with_overrides
 
-    kind = with_overrides(load_judge_spec(judge), overrides).kind
+    kind = with_overrides(load_judge_spec(judge, registry=registry), overrides).kind
     if not any(kind in s.judge_kinds for s in specs):
         kinds = ", ".join(sorted({k for s in specs for k in s.judge_kinds})) or "(none judged)"
         raise UserError(f"judge '{judge}' ({kind}) fits none of the run's tasks; pick a judge of kind {kinds}")
@@ -110,29 +120,30 @@ def check_judge_fits(judge: str, overrides: dict[str, str], specs: Sequence[Task
 
 def plan_run(config: RunConfig) -> RunPlan:
     """Check every input before anything is written; a problem is a one-line UserError."""
-    root = tasks_dir()
-    suite = load_suite(config.suite, root)
-    names = select_tasks(suite, list(config.tasks) if config.tasks else None, root)
-    all_tasks = load_tasks(root)
-    specs = tuple(all_tasks[n] for n in names if n in all_tasks)
-    derived = tuple(n for n in names if n not in all_tasks)
+    registry, suite_name = Registry.build(config.include_paths), None
+    if config.suite:
+        registry, suite_name = registry.named("suite", config.suite)
+    suite, names = registry.select(suite_name, list(config.tasks or ()))
+    specs = tuple(registry.tasks[n] for n in names if n in registry.tasks)
+    derived = tuple(n for n in names if n not in registry.tasks)
     _check_data(specs, config.data_dir)
     if config.judge_overrides and not config.judge:
         raise UserError("--judge-backend/--judge-model-args change the run's judge: name it with --judge")
+    judge = None
     if config.judge:
-        check_judge_fits(config.judge, config.judge_overrides, specs)
+        registry, judge = registry.named("judge", config.judge)
+        check_judge_fits(judge, config.judge_overrides, specs, registry)
     identity = resolve_identity(config.backend, config.model_args)
     run_dir = config.output_dir / identity.slug / _run_name(config, suite)
     check_writable(run_dir)
-    return RunPlan(config, suite, specs, derived, identity, run_dir, root)
+    return RunPlan(config, registry, suite, specs, derived, judge, identity, run_dir)
 
 
 # ---------------------------------------------------------------- generate stage
 
 def _data_fingerprint(plan: RunPlan, spec: TaskSpec) -> str:
-    if plan.config.data_dir is None:
-        return f"hub:{spec.dataset_path}:{spec.dataset_name}:{spec.split}"
-    return sha256_file(local_file(plan.config.data_dir, spec.dataset_path, spec.dataset_name, spec.split))
+    path = _data_path(spec, plan.config.data_dir)
+    return f"hub:{spec.dataset_path}:{spec.dataset_name}:{spec.split}" if path is None else sha256_file(path)
 
 
 def _task_files_sha(spec: TaskSpec) -> str:
@@ -145,7 +156,8 @@ def task_key(plan: RunPlan, spec: TaskSpec) -> str:
     """What a task's samples depend on: model, task files, data and generation settings."""
     s = plan.config.settings
     return sha256_text(dumps([plan.identity.sha256, spec.name, spec.version, _task_files_sha(spec),
-                              _data_fingerprint(plan, spec), s.limit, s.seed, s.gen_kwargs, s.system_prompt]))
+                              _data_fingerprint(plan, spec), s.limit, s.limit_mode, s.seed, s.gen_kwargs,
+                              s.system_prompt]))
 
 
 def samples_path(run_dir: Path, task: str) -> Path:
@@ -176,10 +188,10 @@ def _generate(plan: RunPlan, manifest: dict[str, Any]) -> None:
     for i, (spec, key) in enumerate(pending.items(), 1):
         print(f"[{i}/{len(pending)}] {spec.name}: generating", file=sys.stderr)
         start = time.perf_counter()
-        out = generate.run_task(lm, spec, plan.config.data_dir, plan.config.settings, cache, plan.tasks_root)
+        out = generate.run_task(lm, spec, plan.config.data_dir, plan.config.settings, cache)
         atomic_write_jsonl(samples_path(plan.run_dir, spec.name), out.samples)
         manifest["generated"][spec.name] = {"key": key, "n": len(out.samples), "n_total": out.n_total,
-                                            "chat_template_applied": out.chat_template_applied,
+                                            "doc_ids": out.doc_ids, "chat_template_applied": out.chat_template_applied,
                                             "seconds": round(time.perf_counter() - start, 2)}
         atomic_write_json(plan.run_dir / MANIFEST, manifest)
 
@@ -190,11 +202,15 @@ def _new_manifest(plan: RunPlan, previous: dict[str, Any]) -> dict[str, Any]:
     if c.merge:
         model["merge"] = c.merge
     same_model = previous.get("model", {}).get("identity_sha256") == model["identity_sha256"]
+    tasks = [s.name for s in plan.specs]
     return {
         "manifest_version": MANIFEST_VERSION, "model": model, "suite": plan.suite.name,
-        "tasks": [s.name for s in plan.specs], "derived": list(plan.derived), "judge": c.judge,
+        "tasks": tasks, "derived": list(plan.derived), "judge": plan.judge,
         "judge_overrides": c.judge_overrides,
         "data_dir": str(c.data_dir) if c.data_dir else None,
+        "include_paths": [str(p) for p in plan.registry.include_paths],
+        "sources": run_sources(plan.registry, plan.suite, [*tasks, *plan.derived], [plan.judge] if plan.judge else []),
+        "limit_mode": c.settings.limit_mode if c.settings.limit else None,
         "run": {"run_name": plan.run_dir.name, "seed": c.settings.seed, "limit": c.settings.limit,
                 "partial": c.settings.limit is not None, "batch_size": c.settings.batch_size,
                 "gen_kwargs": c.settings.gen_kwargs, "data_source": plan.data_source, "demo": c.demo,
@@ -217,13 +233,14 @@ def _judge_task(run_dir: Path, spec: TaskSpec, judge: Any, strip_think: bool, fo
     return verdicts
 
 
-def _judges(names: set[str], manifest: dict[str, Any], stack: ExitStack) -> dict[str, tuple[Any, bool]]:
+def _judges(names: set[str], manifest: dict[str, Any], stack: ExitStack,
+            registry: Registry) -> dict[str, tuple[Any, bool]]:
     """Each judge of the run built once (model judges load their model once, in a session): name -> (judge, strip)."""
     from hhh_eval.judges.specs import build_judge, load_judge_spec, with_overrides
 
     judges = {}
     for name in sorted(names):
-        spec = load_judge_spec(name)
+        spec = load_judge_spec(name, registry=registry)
         if name == manifest["judge"]:
             spec = with_overrides(spec, manifest.get("judge_overrides", {}))
         judge = build_judge(spec)
@@ -233,18 +250,18 @@ def _judges(names: set[str], manifest: dict[str, Any], stack: ExitStack) -> dict
     return judges
 
 
-def _scored_tasks(run_dir: Path, manifest: dict[str, Any], suite: SuiteSpec, force_judge: bool
+def _scored_tasks(run_dir: Path, manifest: dict[str, Any], suite: SuiteSpec, registry: Registry, force_judge: bool
                   ) -> tuple[dict[str, TaskResult], dict[str, list[ItemScore]], dict[str, str], dict[str, Any]]:
     """Task results, per-item score rows and their files' text, and judge identities of the generated tasks."""
     from hhh_eval import scoring
     from hhh_eval.card.io import scores_text
     from hhh_eval.judging import judge_name_for
 
-    specs, seed = load_tasks(), manifest["run"]["seed"]
-    judge_of = {n: judge_name_for(specs[n], manifest["judge"]) for n in manifest["tasks"] if specs[n].judged}
+    specs, seed = registry.tasks, manifest["run"]["seed"]
+    judge_of = {n: judge_name_for(specs[n], manifest["judge"], registry) for n in manifest["tasks"] if specs[n].judged}
     tasks, rows, texts = {}, {}, {}
     with ExitStack() as stack:
-        judges = _judges({j for j in judge_of.values() if j}, manifest, stack)
+        judges = _judges({j for j in judge_of.values() if j}, manifest, stack, registry)
         for name in manifest["tasks"]:
             spec, gen = specs[name], manifest["generated"][name]
             samples = read_jsonl(samples_path(run_dir, name))
@@ -265,16 +282,16 @@ def _suite_entry(suite: SuiteSpec, task: str) -> Any:
     return next(e for entries in suite.axes.values() for e in entries if e.task == task)
 
 
-def build_card(run_dir: Path, manifest: dict[str, Any], force_judge: bool = False) -> tuple[Card, dict[str, str]]:
+def build_card(run_dir: Path, manifest: dict[str, Any], registry: Registry,
+               force_judge: bool = False) -> tuple[Card, dict[str, str]]:
     """Judge what needs judging and build the card and each task's scores file text from the run folder alone."""
     from hhh_eval import scoring
     from hhh_eval.card.io import scores_text
     from hhh_eval.provenance import harness_info
-    from hhh_eval.registry import load_derived
 
-    suite = load_suite(manifest["suite"])
-    tasks, rows, texts, judges = _scored_tasks(run_dir, manifest, suite, force_judge)
-    derived, seed = load_derived(), manifest["run"]["seed"]
+    suite = run_suite(registry, manifest)
+    tasks, rows, texts, judges = _scored_tasks(run_dir, manifest, suite, registry, force_judge)
+    derived, seed = registry.derived, manifest["run"]["seed"]
     for name in manifest.get("derived", []):
         spec = derived[name]
         rows[name] = scoring.derived_rows(spec, rows)
@@ -288,26 +305,34 @@ def build_card(run_dir: Path, manifest: dict[str, Any], force_judge: bool = Fals
     return card, texts
 
 
-def _write_outputs(run_dir: Path, manifest: dict[str, Any], force_judge: bool = False) -> Card:
-    """Scores first, then the card that records their hashes: a card is never read with other scores."""
+def _write_outputs(run_dir: Path, manifest: dict[str, Any], registry: Registry, force_judge: bool = False) -> Card:
+    """Scores first, then the card that records their hashes (a card is never read with other scores), the report,
+    and the manifest with the judges' sources."""
     from hhh_eval.card import check_card, write_card
     from hhh_eval.fileio import atomic_write_text
     from hhh_eval.report import write_markdown
 
-    card, texts = build_card(run_dir, manifest, force_judge)
+    card, texts = build_card(run_dir, manifest, registry, force_judge)
     check_card(card)  # before anything is written
     for name, text in texts.items():
         atomic_write_text(run_dir / "scores" / f"{name}.jsonl", text)
     write_card(card, run_dir)
     write_markdown(card, run_dir)
+    manifest.setdefault("sources", {})["judges"] = judge_sources(registry, list(card.judges))
+    atomic_write_json(run_dir / MANIFEST, manifest)
     return card
 
 
 def run(config: RunConfig) -> tuple[Card, Path]:
     """Run a suite on a model; returns the card and the run folder. Finished work is reused."""
+    return run_plan(plan_run(config))
+
+
+def run_plan(plan: RunPlan) -> tuple[Card, Path]:
+    """Carry out a checked run: generate what is unfinished, judge, score, write the card."""
     from hhh_eval import generate
 
-    plan = plan_run(config)
+    config = plan.config
     path = plan.run_dir / MANIFEST
     previous = read_json(path) if path.is_file() and not config.force else {}
     manifest = _new_manifest(plan, previous)
@@ -315,14 +340,11 @@ def run(config: RunConfig) -> tuple[Card, Path]:
     atomic_write_json(path, manifest)
     _generate(plan, manifest)  # the evaluated model is loaded and released in here
     generate.free_memory()
-    return _write_outputs(plan.run_dir, manifest, force_judge=config.force), plan.run_dir
+    return _write_outputs(plan.run_dir, manifest, plan.registry, force_judge=config.force), plan.run_dir
 
 
-def rejudge_run(run_dir: Path, judge: str, force: bool = False,
-                overrides: dict[str, str] | None = None) -> dict[str, Any]:
-    """Re-judge a finished run's saved answers with another judge and re-score its card; no model is loaded."""
-    from hhh_eval.summary import print_summary
-
+def read_manifest(run_dir: Path) -> dict[str, Any]:
+    """A finished run's manifest; a folder that is no run, or an unfinished run, is a UserError."""
     path = run_dir / MANIFEST
     if not path.is_file():
         raise UserError(f"{run_dir} is not a run folder (no {MANIFEST}); pass a folder written by 'hhh-eval run'")
@@ -330,70 +352,21 @@ def rejudge_run(run_dir: Path, judge: str, force: bool = False,
     missing = [t for t in manifest["tasks"] if t not in manifest["generated"]]
     if missing:
         raise UserError(f"run {run_dir} is unfinished (no answers for {', '.join(missing)}); finish it with its run command first")
-    tasks = load_tasks()
-    check_judge_fits(judge, overrides or {}, [tasks[t] for t in manifest["tasks"]])
-    manifest["judge"], manifest["judge_overrides"] = judge, overrides or {}
-    card = _write_outputs(run_dir, manifest, force_judge=force)
-    atomic_write_json(path, manifest)
-    print_summary(card, run_dir)
-    return card
+    return manifest
 
 
-# ---------------------------------------------------------------- CLI
-
-def _parse_labels(items: list[str]) -> dict[str, str | float]:
-    labels: dict[str, str | float] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UserError(f"--label '{item}' must look like KEY=VALUE (e.g. step=2000)")
-        try:
-            labels[key] = float(value) if "." in value or "e" in value.lower() else int(value)
-        except ValueError:
-            labels[key] = value
-    return labels
-
-
-def _batch_size(text: str) -> str:
-    if text == "auto" or text.startswith("auto:") or (text.isdigit() and int(text) > 0):
-        return text
-    raise UserError(f"--batch-size '{text}' must be a positive integer or 'auto'")
-
-
-def judge_overrides(args: argparse.Namespace) -> dict[str, str]:
-    """--judge-backend / --judge-model-args as overrides of the judge spec."""
-    pairs = {"backend": args.judge_backend, "model_args": args.judge_model_args}
-    return {k: v for k, v in pairs.items() if v}
-
-
-def config_from_args(args: argparse.Namespace, backend: str, model_args: dict[str, Any], demo: bool = False) -> RunConfig:
-    """A RunConfig from parsed CLI arguments (argparse already checked --limit)."""
-    gen_kwargs = parse_model_args(args.gen_kwargs) if args.gen_kwargs else None
-    settings = GenerationSettings(args.limit, args.seed, _batch_size(args.batch_size), gen_kwargs, args.system_prompt)
-    return RunConfig(
-        backend=backend, model_args=model_args, suite=args.suite,
-        tasks=tuple(t.strip() for t in args.tasks.split(",") if t.strip()) if args.tasks else None,
-        judge=args.judge, judge_overrides=judge_overrides(args), data_dir=resolve_data_dir(args.data_dir), output_dir=Path(args.output_dir),
-        run_name=args.run_name, settings=settings, force=args.force, labels=_parse_labels(args.label), demo=demo,
-    )
-
-
-def finish_cli_run(args: argparse.Namespace, config: RunConfig) -> int:
-    """Run, print the summary and, with --policy, gate the new card (the gate's exit code is the run's)."""
+def rejudge_run(run_dir: Path, judge: str, force: bool = False, overrides: dict[str, str] | None = None,
+                include: Sequence[Path] = ()) -> Card:
+    """Re-judge a finished run's saved answers with another judge (a name or file) and re-score its card; no model
+    is loaded. The run's include paths (and `include`) are searched for its tasks and the judge."""
     from hhh_eval.summary import print_summary
 
-    if args.baseline and not args.policy:
-        raise UserError("--baseline is used by the release gate: pass --policy FILE too (or run 'hhh-eval gate')")
-    if args.policy and not Path(args.policy).is_file():
-        raise UserError(f"policy file {args.policy} not found; pass an existing YAML such as tasks/policies/release.yaml")
-    card, run_dir = run(config)
+    manifest = read_manifest(run_dir)
+    registry = run_registry(manifest, include)
+    check_unchanged(registry, manifest)
+    registry, judge = registry.named("judge", judge)
+    check_judge_fits(judge, overrides or {}, [registry.tasks[t] for t in manifest["tasks"]], registry)
+    manifest["judge"], manifest["judge_overrides"] = judge, overrides or {}
+    card = _write_outputs(run_dir, manifest, registry, force_judge=force)
     print_summary(card, run_dir)
-    if not args.policy:
-        return 0
-    from hhh_eval.gate import run_gate
-
-    return 1 if run_gate(run_dir, args.policy, args.baseline).verdict == "FAIL" else 0
-
-
-def cli_run(args: argparse.Namespace) -> int:
-    return finish_cli_run(args, config_from_args(args, args.model, parse_model_args(args.model_args)))
+    return card

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hhh_eval.errors import UserError
-from hhh_eval.registry import load_suite, load_tasks
+from hhh_eval.registry import Registry, include_paths
 from hhh_eval.runs import load_run
 from hhh_eval.stats import CORPUS_METRICS, is_binary
 from hhh_eval.stats.power import DEFAULT_DISCORDANCE, paired_items_needed, paired_mde
@@ -53,9 +53,10 @@ def _spread(baseline: str | None, task: str, metric: str) -> tuple[float, str, i
 
 
 def plan(task: str, margin: float, metric: str | None = None, baseline: str | None = None, suite: str = "hhh-core",
-         power: float = 0.8, alpha: float = 0.05) -> PowerPlan:
+         power: float = 0.8, alpha: float = 0.05, registry: Registry | None = None) -> PowerPlan:
     """The items a non-inferiority check of `task`'s metric needs (see the module doc)."""
-    specs = load_tasks()
+    registry = registry or Registry.build(include_paths())
+    specs = registry.tasks
     if task not in specs:
         raise UserError(f"unknown task '{task}'; known tasks: {', '.join(sorted(specs))}")
     if not 0 < margin < 1:
@@ -63,7 +64,7 @@ def plan(task: str, margin: float, metric: str | None = None, baseline: str | No
     if not (0 < power < 1 and 0 < alpha < 1):
         raise UserError("--power and --alpha must lie in (0, 1), e.g. --power 0.8 --alpha 0.05")
     if metric is None:
-        entry = next((e for es in load_suite(suite).axes.values() for e in es if e.task == task), None)
+        entry = next((e for es in registry.suite(suite).axes.values() for e in es if e.task == task), None)
         metric = entry.metric if entry else specs[task].metrics[0].name
     specs[task].metric(metric)
     if metric in CORPUS_METRICS:
@@ -76,7 +77,8 @@ def plan(task: str, margin: float, metric: str | None = None, baseline: str | No
 
 
 def cli_power(args: argparse.Namespace) -> int:
-    p = plan(args.task, args.margin, args.metric, args.baseline, args.suite, args.power, args.alpha)
+    registry = Registry.build(include_paths(args.include_path))
+    p = plan(args.task, args.margin, args.metric, args.baseline, args.suite, args.power, args.alpha, registry)
     print(f"{p.task} {p.metric}, margin {p.margin:g}, power {args.power:g}, alpha {args.alpha:g} (two-sided; "
           f"spread {p.spread:.4f}: {p.spread_source})")
     print(f"items needed: {p.items_needed}")

@@ -13,6 +13,7 @@ from yaml.constructor import ConstructorError
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from hhh_eval.errors import UserError
+from hhh_eval.registry import Registry, policy_file
 
 Axis = Literal["helpfulness", "honesty", "harmlessness"]
 Version = Annotated[str, BeforeValidator(str)]  # YAML `version: 1` and `version: "1"` mean the same
@@ -165,9 +166,10 @@ def policy_errors(raw: Any) -> list[str]:
     return list(dict.fromkeys(_error_line(e) for e in errors))
 
 
-def load_policy(path: str | Path) -> Policy:
-    """A validated policy from a YAML file; any problem is a UserError naming the file, the key and what is expected."""
-    path = Path(path)
+def load_policy(ref: str | Path, registry: Registry | None = None) -> Policy:
+    """A validated policy from a YAML file, or by name from policies/ of the shipped tasks folder or an include path;
+    any problem is a UserError naming the file, the key and what is expected."""
+    path = policy_file(str(ref), registry)
     raw = _read_yaml(path)
     if raw is None:
         raise UserError(f"policy {path} is empty; see tasks/policies/README.md for the format")

@@ -16,7 +16,11 @@ PACKAGES = ("lm-eval", "torch", "transformers", "datasets", "tokenizers", "huggi
 
 
 def _git(*args: str) -> str | None:
+    """git's answer in the checkout hhh-eval runs from; None for an installed package (its folder is no checkout,
+    though it may lie inside someone else's repository, e.g. a project's .venv)."""
     root = Path(hhh_eval.__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return None
     try:
         out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):

@@ -84,7 +84,7 @@ def test_bad_limit(tmp_path: Path, tiny_model: Path, limit: str, capsys: pytest.
 
 
 @pytest.mark.parametrize("flag,value,needle", [("--label", "nokey", "KEY=VALUE"), ("--batch-size", "-1", "--batch-size"),
-                                               ("--run-name", "a/b", "plain folder name"),
+                                               ("--run-name", "a/b", "is not a plain name"),
                                                ("--judge", "nope", "unknown judge"),
                                                ("--judge-model-args", "pretrained=x", "name it with --judge"),
                                                ("--baseline", "some/run", "pass --policy FILE too")])

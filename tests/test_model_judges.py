@@ -23,7 +23,7 @@ from hhh_eval.judges.llama_guard import LlamaGuardJudge, conversation, decide, p
 from hhh_eval.judges.llm_judge import LLMJudge, parse_verdict, render_prompt
 from hhh_eval.judges.model_judge import JudgeModel, JudgeModelConfig, model_label
 from hhh_eval.judges.specs import JudgeSpec, build_judge, load_judge_spec
-from hhh_eval.registry import TASKS_DIR_ENV, tasks_dir
+from hhh_eval.registry import INCLUDE_PATH_ENV
 
 # A chat template with Llama Guard's structure: the task, the categories (template variables, as Llama Guard 3 1B
 # takes them), the conversation as User/Agent turns, the output instructions, then the assistant's turn.
@@ -399,14 +399,8 @@ prompt_template: "Q: {{prompt}}\\nTrue answers:\\n{{correct_answers}}\\nAnswer: 
 
 
 def make_tasks_dir(root: Path, guard: Path, plain: Path) -> Path:
-    """A tasks/ folder: the project's tasks plus the tiny-model judges (Llama Guard-like, and a rubric judge)."""
-    root.mkdir(parents=True)
-    for entry in tasks_dir().iterdir():
-        if entry.name != "judges":
-            (root / entry.name).symlink_to(entry.resolve())
-    (root / "judges").mkdir()
-    for spec in (tasks_dir() / "judges").glob("*.yaml"):
-        (root / "judges" / spec.name).symlink_to(spec.resolve())
+    """An include path holding the tiny-model judges (Llama Guard-like, and a rubric judge)."""
+    (root / "judges").mkdir(parents=True)
     (root / "judges" / "tiny-guard.yaml").write_text(GUARD_YAML.format(model=guard))
     (root / "judges" / "tiny-truth.yaml").write_text(TRUTH_YAML.format(model=plain))
     return root
@@ -417,7 +411,7 @@ def demo_run(guard_model: Path, tiny_model: Path, tmp_path_factory: pytest.TempP
     """A demo run (beavertails and truthfulqa_gen, 3 items) with the tiny judges declared in its tasks folder."""
     base = tmp_path_factory.mktemp("judged")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(TASKS_DIR_ENV, str(make_tasks_dir(base / "tasks", guard_model, tiny_model)))
+        mp.setenv(INCLUDE_PATH_ENV, str(make_tasks_dir(base / "tasks", guard_model, tiny_model)))
         out = base / "results"
         assert main(["demo", "--output-dir", str(out), "--limit", "3", "--tasks", "beavertails,truthfulqa_gen",
                      "--gen-kwargs", "max_gen_toks=12"]) == 0

@@ -17,7 +17,7 @@ import pytest
 from hhh_eval import generate
 from hhh_eval.cli import main
 from hhh_eval.fileio import read_json
-from hhh_eval.registry import TASKS_DIR_ENV
+from hhh_eval.registry import INCLUDE_PATH_ENV
 from test_model_judges import GUARD_TEMPLATE, make_tasks_dir
 
 TASKS = "beavertails,xstest_unsafe"  # one task takes harm judges, one only refusal judges
@@ -30,7 +30,7 @@ def judged_run(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     guard = Path(shutil.copytree(tiny_model, base / "tiny-guard"))
     (guard / "chat_template.jinja").write_text(GUARD_TEMPLATE)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(TASKS_DIR_ENV, str(make_tasks_dir(base / "tasks", guard, tiny_model)))
+        mp.setenv(INCLUDE_PATH_ENV, str(make_tasks_dir(base / "tasks", guard, tiny_model)))
         out = base / "results"
         assert main(["demo", "--output-dir", str(out), "--limit", "3", "--tasks", TASKS,
                      "--gen-kwargs", "max_gen_toks=12"]) == 0

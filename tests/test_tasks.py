@@ -1,4 +1,5 @@
-"""The task YAMLs and suites: conventions, and each task built by lm-eval on the real data and on the demo data."""
+"""The shipped task YAMLs and suites: conventions (tasks/README.md), and each task built by lm-eval on the real data
+and on the demo data. Every shipped task is in EXPECTED with its axis and item count, and in hhh-core."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from typing import Any
 import pytest
 
 from hhh_eval.corpus_metrics import CORPUS_METRICS
-from hhh_eval.datadir import apply_data_dir
-from hhh_eval.registry import load_suite, load_tasks, suite_names, tasks_dir
+from hhh_eval.generate import build_task as build_lm_eval_task
+from hhh_eval.registry import Registry, load_suite, load_tasks, tasks_dir
 from hhh_eval.scoring import JUDGED_METRICS
 
 # Each task: its axis and its item count on the real data.
@@ -45,11 +46,8 @@ def raw_config(name: str, resolve: bool = False) -> dict[str, Any]:
 
 
 def build_task(name: str, data_dir: Path) -> Any:
-    """lm-eval's task object for one of ours, loading its split from the data dir."""
-    from lm_eval.tasks import TaskManager
-
-    cfg = apply_data_dir(raw_config(name, resolve=True), data_dir)
-    return TaskManager(include_defaults=False).load([cfg])["tasks"][name]
+    """lm-eval's task object for one of ours, loading its split from the data dir (as a run builds it)."""
+    return build_lm_eval_task(load_tasks()[name], data_dir)
 
 
 def check_docs(task: Any, docs: list[dict[str, Any]]) -> None:
@@ -61,6 +59,12 @@ def check_docs(task: Any, docs: list[dict[str, Any]]) -> None:
             assert len(choices) >= 2 and all(c.strip() for c in choices)
             gold = task.doc_to_target(doc)
             assert gold in choices if isinstance(gold, str) else 0 <= gold < len(choices)
+
+
+def test_every_shipped_task_is_in_the_tables() -> None:
+    shipped = Registry.build(())
+    assert set(shipped.tasks) == set(EXPECTED), "add a new shipped task to EXPECTED and HEADLINES (tasks/README.md)"
+    assert set(shipped.derived) == {"calibration"}
 
 
 def test_every_task_loads_with_its_axis_and_size_in_the_description() -> None:
@@ -87,9 +91,10 @@ def test_task_follows_the_conventions(name: str) -> None:
         assert spec.default_judge in spec.judge_kinds and spec.prompt_field
 
 
-def test_every_suite_loads_and_covers_every_axis() -> None:
-    for name in suite_names():
-        suite = load_suite(name)
+def test_every_shipped_suite_loads_and_covers_every_axis() -> None:
+    shipped = Registry.build(())
+    for name in shipped.names("suite"):
+        suite = shipped.suite(name)
         assert all(suite.axes.get(axis) for axis in ("helpfulness", "honesty", "harmlessness")), name
 
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from hhh_eval.errors import UserError
 from hhh_eval.judges.base import KIND_LABELS, Judge
 from hhh_eval.judges.refusal import RefusalRules
-from hhh_eval.registry import tasks_dir
+from hhh_eval.registry import Registry, default_registry
 
 JudgeKind = Literal["refusal", "harm", "truthfulness"]
 JudgeType = Literal["rule", "classifier", "llm"]
@@ -124,13 +124,21 @@ def _check_classifier(spec: JudgeSpec) -> None:
         raise ValueError("a classifier's labels map one output word to safe and one to unsafe")
 
 
-def _judges_dir(root: Path | None) -> Path:
-    return (root or tasks_dir()) / "judges"
+def judge_names(registry: Registry | None = None) -> list[str]:
+    """Names of the judges declared under judges/ of the shipped tasks folder and the include paths."""
+    return (registry or default_registry()).names("judge")
 
 
-def judge_names(root: Path | None = None) -> list[str]:
-    """Names of the judges declared under tasks/judges/."""
-    return sorted(p.stem for p in _judges_dir(root).glob("*.yaml"))
+def _judge_file(name: str, root: Path | None, registry: Registry | None) -> Path:
+    """The file of judge `name`: in ROOT/judges/ alone when a root is given, else through the registry (a judge name
+    from the shipped folder or an include path, or a file path)."""
+    if root is None:
+        return (registry or default_registry()).file("judge", name)
+    path = root / "judges" / f"{name}.yaml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in (root / "judges").glob("*.yaml"))) or "(none)"
+        raise UserError(f"unknown judge '{name}' in {root / 'judges'}; known judges there: {known}")
+    return path
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -147,11 +155,11 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return raw
 
 
-def load_judge_spec(name: str, root: Path | None = None) -> JudgeSpec:
-    """The spec of judge `name` from tasks/judges/<name>.yaml, checked."""
-    path = _judges_dir(root) / f"{name}.yaml"
-    if not path.is_file():
-        raise UserError(f"unknown judge '{name}'; known judges: {', '.join(judge_names(root)) or '(none)'}")
+def load_judge_spec(name: str, root: Path | None = None, *, registry: Registry | None = None) -> JudgeSpec:
+    """The spec of judge `name`, checked: a name or file path resolved by the registry (default: the shipped folder
+    plus HHH_EVAL_INCLUDE_PATH), or a name in ROOT/judges/ alone when `root` (a folder laid out like tasks/) is given."""
+    path = _judge_file(name, root, registry)
+    name = path.stem
     try:
         spec = JudgeSpec(**_read_yaml(path))
     except ValidationError as exc:
