@@ -146,7 +146,7 @@ def kinds_scoring(metric: str) -> list[str]:
 
 def _check_metadata(path: Path, meta: dict[str, Any]) -> None:
     """Metadata keys, judge kinds and judged/corpus metric names are ones hhh-eval knows."""
-    from hhh_eval.corpus_metrics import CORPUS_METRICS
+    from hhh_eval.stats.corpus import CORPUS_METRICS
     from hhh_eval.judges.base import KIND_LABELS
     from hhh_eval.scoring import JUDGED_METRICS
 
@@ -239,7 +239,7 @@ def task_from_yaml(path: Path, axis: Axis) -> TaskSpec:
 
 def derived_from_yaml(path: Path) -> DerivedSpec:
     """A derived task (scored from other tasks' saved items), its metrics checked to be corpus metrics."""
-    from hhh_eval.corpus_metrics import CORPUS_METRICS
+    from hhh_eval.stats.corpus import CORPUS_METRICS
 
     raw = read_yaml(path, "derived task")
     try:
