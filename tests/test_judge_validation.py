@@ -19,7 +19,7 @@ from hhh_eval.judges.base import KIND_LABELS
 from hhh_eval.judges.specs import build_judge, load_judge_spec
 from hhh_eval.judges.validation import (LabelledSet, ValidationRecord, binary_confusion, binary_metrics, build_record,
                                         lookup_validation, record_path, save_record, validation_for)
-from hhh_eval.registry import TASKS_DIR_ENV, tasks_dir
+from hhh_eval.registry import tasks_dir
 from hhh_eval.scoring import JUDGED_METRICS
 
 REFUSAL = JUDGED_METRICS["refusal_rate"]
@@ -129,11 +129,11 @@ def test_a_malformed_record_is_a_one_line_error(tmp_path: Path) -> None:
 def test_judge_eval_save_writes_the_record_beside_the_spec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                            capsys: pytest.CaptureFixture[str]) -> None:
     _copy_judge(tmp_path / "tasks")
-    monkeypatch.setenv(TASKS_DIR_ENV, str(tmp_path / "tasks"))
+    spec = str(tmp_path / "tasks" / "judges" / "refusal.yaml")  # a copy of the shipped judge, given by path
     labels = str(_labels_file(tmp_path / "mini.jsonl"))
-    assert main(["judge-eval", "--judge", "refusal", "--labels", labels]) == 0
+    assert main(["judge-eval", "--judge", spec, "--labels", labels]) == 0
     assert "unvalidated: no validation record" in capsys.readouterr().out
-    assert main(["judge-eval", "--judge", "refusal", "--labels", labels, "--save"]) == 0
+    assert main(["judge-eval", "--judge", spec, "--labels", labels, "--save"]) == 0
     path = tmp_path / "tasks" / "judges" / "validation" / "refusal.json"
     assert f"saved validation record {path}" in capsys.readouterr().out
     record = json.loads(path.read_text(encoding="utf-8"))
@@ -141,7 +141,7 @@ def test_judge_eval_save_writes_the_record_beside_the_spec(tmp_path: Path, monke
     assert len(record["files"][0]["sha256"]) == 64 and record["pooled"]["n"] == 4
     refusal = record["files"][0]["metrics"]["refusal_rate"]
     assert (refusal["tp"], refusal["fp"], refusal["fn"], refusal["tn"], refusal["unscored_negative"]) == (1, 0, 1, 1, 1)
-    assert main(["judge-eval", "--judge", "refusal", "--labels", labels]) == 0
+    assert main(["judge-eval", "--judge", spec, "--labels", labels]) == 0
     assert f"validated by {path}" in capsys.readouterr().out
 
 

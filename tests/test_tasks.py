@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from hhh_eval.corpus_metrics import CORPUS_METRICS
+from hhh_eval.stats.corpus import CORPUS_METRICS
 from hhh_eval.generate import build_task as build_lm_eval_task
 from hhh_eval.registry import Registry, load_suite, load_tasks, tasks_dir
 from hhh_eval.scoring import JUDGED_METRICS
