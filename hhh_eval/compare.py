@@ -107,6 +107,8 @@ def _axis_row(pc: PairComparison, label: str, axis: str, marks: tuple[str, ...])
     notes = marks
     if len(ac.tasks) < len(base.weights):
         notes += (f"over {len(ac.tasks)} of {len(base.weights)} tasks",)
+    if other.weights != base.weights:  # e.g. a task without scored items in one run: the axis scores differ in kind
+        notes += ("card's axis weights differ; tested with the baseline's",)
     row = Row(card=label, kind="axis", axis=axis, task=None, metric=None, headline=True, higher_is_better=True,
               baseline_value=base.score, value=other.score, marks=notes)
     return _tested(row, ac.result)
