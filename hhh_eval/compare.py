@@ -158,11 +158,14 @@ def labels_of(runs: list[RunData]) -> list[str]:
     return names
 
 
-def refuse(label: str, base_label: str, found: dict[str, list[str]]) -> UserError:
+ALLOW_MISMATCH = ("compare cards of the same suite, items and judges, or pass --allow-mismatch to compare with those "
+                  "rows marked")
+
+
+def refuse(label: str, base_label: str, found: dict[str, list[str]], fix: str = ALLOW_MISMATCH) -> UserError:
     reasons = [m for ms in found.values() for m in ms]
     more = f"; {len(reasons) - 1} more" if len(reasons) > 1 else ""
-    return UserError(f"{label} is not comparable with baseline {base_label} ({reasons[0]}{more}); compare cards of "
-                     "the same suite, items and judges, or pass --allow-mismatch to compare with those rows marked")
+    return UserError(f"{label} is not comparable with baseline {base_label} ({reasons[0]}{more}); {fix}")
 
 
 def _card_info(run: RunData, label: str, found: dict[str, list[str]]) -> CardInfo:
