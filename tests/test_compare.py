@@ -202,6 +202,7 @@ def test_cli_json_output_and_files(tmp_path, capsys):
     assert (out / "comparison.json").read_text() == printed
     assert (out / "comparison.md").read_text().startswith("# hhh-eval compare")
     assert doc["baseline"] == "a" and [c["label"] for c in doc["cards"]] == ["a", "b"]
+    assert doc["seed"] == load_run(a).card.run.seed  # the baseline's seed, as the gate uses
     assert doc["summary"]["b"]["regressions"] >= 1 and doc["n_tests"] == len(doc["rows"]) == 10
     for r in doc["rows"]:
         assert {"card", "kind", "task", "metric", "diff", "ci_low", "ci_high", "p", "p_holm", "test",
