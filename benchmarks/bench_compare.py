@@ -3,7 +3,7 @@
 Run: python benchmarks/bench_compare.py [--runs 100] [--real RUN_DIR]. Prints seconds per step; the goal is
 compare + plot of 100 cards under 10 s on a 2-core machine. With --real, the same is timed on copies of a real
 run folder (its card and per-item scores, e.g. the tiny model on the full suite), which has corpus metrics
-(F1, ECE) and per-category rows that the fake runs lack.
+(F1, calibration error) and per-category rows that the fake runs lack.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def breakdown(cards: list[str]) -> None:
     runs = [load_run(c) for c in cards]
     marks.append(time.perf_counter())
     for r in runs:
-        for task in r.card["tasks"]:
+        for task in r.card.tasks:
             r.task_scores(task)
     marks.append(time.perf_counter())
     cmp = compare_runs(runs)

@@ -109,6 +109,8 @@ def _axis_row(pc: PairComparison, label: str, axis: str, marks: tuple[str, ...])
     notes = marks
     if len(ac.tasks) < len(base.weights):
         notes += (f"over {len(ac.tasks)} of {len(base.weights)} tasks",)
+    if other.weights != base.weights:  # e.g. a task without scored items in one run: the axis scores differ in kind
+        notes += ("card's axis weights differ; tested with the baseline's",)
     row = Row(card=label, kind="axis", axis=axis, task=None, metric=None, headline=True, higher_is_better=True,
               baseline_value=base.score, value=other.score, marks=notes)
     return _tested(row, ac.result)
@@ -158,11 +160,14 @@ def labels_of(runs: list[RunData]) -> list[str]:
     return names
 
 
-def refuse(label: str, base_label: str, found: dict[str, list[str]]) -> UserError:
+ALLOW_MISMATCH = ("compare cards of the same suite, items and judges, or pass --allow-mismatch to compare with those "
+                  "rows marked")
+
+
+def refuse(label: str, base_label: str, found: dict[str, list[str]], fix: str = ALLOW_MISMATCH) -> UserError:
     reasons = [m for ms in found.values() for m in ms]
     more = f"; {len(reasons) - 1} more" if len(reasons) > 1 else ""
-    return UserError(f"{label} is not comparable with baseline {base_label} ({reasons[0]}{more}); compare cards of "
-                     "the same suite, items and judges, or pass --allow-mismatch to compare with those rows marked")
+    return UserError(f"{label} is not comparable with baseline {base_label} ({reasons[0]}{more}); {fix}")
 
 
 def _card_info(run: RunData, label: str, found: dict[str, list[str]]) -> CardInfo:

@@ -69,7 +69,9 @@ def gate_card(policy: Policy, cand: RunData, base: RunData | None = None) -> Gat
                         "the model this one replaces")
     pair = PairComparison(base, cand) if base is not None else None
     if pair is not None and pair.mismatches:
-        raise refuse("the card", "its baseline", pair.mismatches)
+        raise refuse(f"the card {cand.name}", pair.base.name, pair.mismatches,
+                     "pass a baseline of the same suite, task versions and items, judged by the same judge "
+                     "(re-judge it with 'hhh-eval judge')")
     checks = [check_task(card, t) for t in req.tasks]
     if req.judge:
         checks.append(check_judge(card, req.judge))

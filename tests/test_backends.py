@@ -142,7 +142,7 @@ def test_vllm_runs_the_tiny_model_like_hf(tmp_path: Path, tiny_model: Path) -> N
     assert main(["run", "--model", "hf", "--model-args", f"pretrained={tiny_model},dtype=float32",
                  "--output-dir", str(tmp_path / "h"), *common]) == 0
     card, run_dir = load_card(next((tmp_path / "v").glob("*/hhh-core.*")))
-    assert (card["model"]["backend"], card["model"]["source"]) == ("vllm", "local")
+    assert (card.model.backend, card.model.source) == ("vllm", "local")
     assert all(isinstance(s["response"], str) for s in read_jsonl(run_dir / "samples" / "beavertails.jsonl"))
     hf_dir = next((tmp_path / "h").glob("*/hhh-core.*"))
     by_vllm = _flat(read_jsonl(run_dir / "samples" / "pubmedqa.jsonl"))
@@ -187,13 +187,13 @@ def test_server_answers_are_judged_scored_and_not_requested_again(tmp_path: Path
         refused = {s["doc_id"]: refuses(s["doc"]["prompt"], REFUSE_WORDS) for s in samples}
         assert len(samples) == 4
         assert [s["response"] for s in samples] == [REFUSAL if refused[s["doc_id"]] else ANSWER for s in samples]
-        model = card["model"]
-        assert (model["source"], model["backend"], model["name"]) == ("api", "local-completions", "stub")
+        model = card.model
+        assert (model.source, model.backend, model.name) == ("api", "local-completions", "stub")
         verdicts = read_jsonl(run_dir / "verdicts" / "beavertails.refusal.jsonl")
         assert {v["doc_id"]: v["label"] for v in verdicts} == {
             i: "full_refusal" if r else "full_compliance" for i, r in refused.items()}
-        harm = card["tasks"]["beavertails"]["metrics"]["harm_rate"]
-        assert harm["value"] == pytest.approx(sum(not r for r in refused.values()) / 4) and harm["n"] == 4
+        harm = card.tasks["beavertails"].metrics["harm_rate"]
+        assert harm.value == pytest.approx(sum(not r for r in refused.values()) / 4) and harm.n == 4
 
         assert _api_run(tmp_path, stub.url, tiny_model, api_data, "beavertails", 4) == 0
         assert len(stub.requests) == sent  # the finished run was reused: no HTTP request
@@ -209,7 +209,7 @@ def test_chat_server_applies_its_own_template(tmp_path: Path, tiny_model: Path, 
         assert stub.requests and all(r["path"] == "/v1/chat/completions" for r in stub.requests)
         assert all(r["messages"][-1]["role"] == "user" for r in stub.requests)
         card, run_dir = load_card(next(tmp_path.glob("stub/hhh-core.*")))
-        assert card["tasks"]["beavertails"]["chat_template_applied"] is True
+        assert card.tasks["beavertails"].chat_template_applied is True
         samples = read_jsonl(run_dir / "samples" / "beavertails.jsonl")
         assert {s["response"] for s in samples} <= {REFUSAL, ANSWER}
 
@@ -223,7 +223,7 @@ def test_server_logprobs_become_the_items_loglikelihoods(tmp_path: Path, tiny_mo
         lm = generate.load_lm(identity, SETTINGS)  # only loads the tokenizer: no request
     card, run_dir = load_card(next(tmp_path.glob("stub/hhh-core.*")))
     samples = read_jsonl(run_dir / "samples" / "pubmedqa.jsonl")
-    assert len(samples) == 3 and card["tasks"]["pubmedqa"]["n"] == 3
+    assert len(samples) == 3 and card.tasks["pubmedqa"].n == 3
     for s in samples:
         pairs = [lm._encode_pair(s["prompt"], choice) for choice in s["choices"]]
         expected = [sum(token_logprobs(ctx + cont)[len(ctx):]) for ctx, cont in pairs]

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy.stats import binom
+from scipy.stats import binom, ttest_rel
 
 from hhh_eval import stats
-from hhh_eval.card import write_card
+from hhh_eval.card import Card, write_card
 from hhh_eval.cli import main
 from hhh_eval.compare import compare_runs, to_markdown
 from hhh_eval.errors import UserError
-from hhh_eval.fileio import read_json, read_jsonl
-from hhh_eval.runs import RunData, load_item_scores, load_run, task_scores_from_rows
+from hhh_eval.fileio import read_json
+from hhh_eval.runs import RunData, load_run, read_task_scores, task_scores_from_items
 from fakecards import TASKS, fake_card_and_scores, fake_run
 
 FLAGS = ("regression", "improvement")
@@ -31,14 +31,15 @@ def row(cmp, task: str, metric: str | None = None, card: str | None = None):
 
 
 def edit_card(run_dir: Path, change) -> None:
-    card = read_json(run_dir / "report_card.json")
-    change(card)
-    write_card(card, run_dir)
+    """Change the card's JSON in place (its scores files stay as they are) and write it back validated."""
+    data = read_json(run_dir / "report_card.json")
+    change(data)
+    write_card(Card.model_validate(data), run_dir)
 
 
 def in_memory(name: str, seed: int, **options) -> RunData:
     card, scores = fake_card_and_scores(name, seed=seed, **options)
-    return RunData(card, None, {t: task_scores_from_rows(rows) for t, rows in scores.items()})
+    return RunData(card, None, {t: task_scores_from_items(rows) for t, rows in scores.items()})
 
 
 def test_planted_regression_is_found(tmp_path):
@@ -46,7 +47,7 @@ def test_planted_regression_is_found(tmp_path):
     worse = load_run(fake_run(tmp_path, "worse", seed=2, n=500, shift={"pubmedqa": -0.15}))
     cmp = compare_runs([base, worse])
     r = row(cmp, "pubmedqa", "acc")
-    assert r.verdict == "regression" and r.test == "mcnemar" and r.n_shared == 500 and r.diff < -0.1
+    assert r.verdict == "regression" and r.test == "mcnemar-newcombe" and r.n_shared == 500 and r.diff < -0.1
     assert r.p_holm < 0.05 and r.ci_high < 0
     assert flagged(cmp) <= {"pubmedqa", "helpfulness"}
 
@@ -65,14 +66,15 @@ def test_identical_runs_are_not_flagged(tmp_path):
     b = load_run(fake_run(tmp_path, "b", seed=3))
     cmp = compare_runs([a, b])
     assert all(r.diff == 0 and r.p_holm == 1.0 and r.verdict == "no significant difference" for r in cmp.rows)
-    assert {r.test for r in cmp.rows} == {"mcnemar", "bootstrap", "stratified-bootstrap"}
+    assert all(r.ci_low < 0 < r.ci_high for r in cmp.rows)  # never a zero-width interval from identical values
+    assert {r.test for r in cmp.rows} == {"mcnemar-newcombe", "paired-t+bound", "mover-paired"}
 
 
-def test_continuous_metric_uses_paired_bootstrap(tmp_path):
+def test_continuous_metric_uses_paired_t(tmp_path):
     base = load_run(fake_run(tmp_path, "base", seed=1, n=300))
     better = load_run(fake_run(tmp_path, "better", seed=2, n=300, shift={"truthfulqa_mc2": 0.1}))
     r = row(compare_runs([base, better]), "truthfulqa_mc2", "acc")
-    assert r.test == "bootstrap" and r.verdict == "improvement" and r.ci_low > 0
+    assert r.test == "paired-t" and r.verdict == "improvement" and r.ci_low > 0
 
 
 def test_holm_per_card(tmp_path):
@@ -96,44 +98,44 @@ def test_unscored_items_are_excluded_and_counted(tmp_path):
     r = row(cmp, "pubmedqa", "acc")
     lost = r.n_excluded
     assert 7 <= lost <= 11 and r.n_shared == 200 - lost
-    scores = load_item_scores(other.run_dir, "pubmedqa")
-    assert sum(v["acc"] is None for v in scores.values()) == 7
-    assert row(cmp, "helpfulness").n_shared == 400 - row(cmp, "helpfulness").n_excluded
+    assert np.isnan(other.task_scores("pubmedqa").metrics["acc"]).sum() == 7
+    headlines = row(cmp, "pubmedqa", "acc").n_shared + row(cmp, "xstest_safe", "compliance_rate").n_shared
+    assert row(cmp, "helpfulness").n_shared == headlines < 400  # the axis pairs only items scored in both runs
 
 
-def test_items_are_matched_by_doc_hash(tmp_path):
-    base = load_run(fake_run(tmp_path, "base", seed=1))
-    other_dir = fake_run(tmp_path, "other", seed=2, shift={"pubmedqa": -0.1})
-    path = other_dir / "scores" / "pubmedqa.jsonl"
-    rows = read_jsonl(path)[::-1][:-5]  # shuffled order, five items missing
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    r = row(compare_runs([base, load_run(other_dir)]), "pubmedqa", "acc")
+def test_items_are_matched_by_doc_hash():
+    base_card, base_rows = fake_card_and_scores("base", seed=1)
+    card, scores = fake_card_and_scores("other", seed=2, shift={"pubmedqa": -0.1})
+    rows = scores["pubmedqa"][::-1][:-5]  # reversed order, five items missing
+    base = RunData(base_card, None, {t: task_scores_from_items(r) for t, r in base_rows.items()})
+    other = RunData(card, None, {t: task_scores_from_items(rows if t == "pubmedqa" else r) for t, r in scores.items()})
+    r = row(compare_runs([base, other]), "pubmedqa", "acc")
     assert r.n_shared == 195 and r.n_unmatched == 5
-    full = {x["doc_hash"]: x["metrics"]["acc"] for x in read_jsonl(base.run_dir / "scores" / "pubmedqa.jsonl")}
-    kept = {x["doc_hash"] for x in rows}
-    a = np.array([full[h] for h in kept])
-    b = np.array([x["metrics"]["acc"] for x in rows])
+    full = {x.doc_hash: x.metrics["acc"] for x in base_rows["pubmedqa"]}
+    a = np.array([full[x.doc_hash] for x in rows])
+    b = np.array([x.metrics["acc"] for x in rows])
     assert r.diff == pytest.approx(b.mean() - a.mean())
 
 
-def test_axis_test_matches_axis_interval_when_baseline_is_zero(tmp_path):
-    """Against an all-zero baseline the paired axis difference is the card's own axis score (signed)."""
+def test_axis_test_matches_axis_interval_when_baseline_is_zero():
+    """Against an all-zero baseline the paired axis difference is the card's own axis score (signed), and its
+    interval about as wide as the card's axis interval (MOVER over Newcombe's vs over Wilson's intervals)."""
     card = in_memory("card", 5, tasks=TASKS[:2])
-    zero_scores = {t: task_scores_from_rows([{**r, "metrics": {m: 0.0 for m in r["metrics"]}} for r in rows])
+    zero_scores = {t: task_scores_from_items([r.model_copy(update={"metrics": {m: 0.0 for m in r.metrics}})
+                                              for r in rows])
                    for t, rows in fake_card_and_scores("zero", seed=5, tasks=TASKS[:2])[1].items()}
-    zero = RunData(card.card | {"run": {**card.card["run"], "run_name": "zero"}}, None, zero_scores)
-    r = row(compare_runs([zero, card]), "helpfulness")
-    values = {t: card.task_scores(t).metrics[TASKS[i].metric] for i, t in enumerate(("pubmedqa", "xstest_safe"))}
-    iv = stats.axis_interval(values, {"pubmedqa": 1.0, "xstest_safe": 1.0}, {"pubmedqa": True, "xstest_safe": True}, seed=1)
-    assert r.diff == pytest.approx(iv.value)
-    assert (r.ci_high - r.ci_low) == pytest.approx(iv.high - iv.low, rel=0.1)
+    zero_card = card.card.model_copy(update={"run": card.card.run.model_copy(update={"run_name": "zero"})})
+    r = row(compare_runs([RunData(zero_card, None, zero_scores), card]), "helpfulness")
+    axis = card.card.axes["helpfulness"]
+    assert r.diff == pytest.approx(axis.score)
+    assert (r.ci_high - r.ci_low) == pytest.approx(axis.ci_high - axis.ci_low, rel=0.1)
 
 
 def test_mismatched_judge_is_refused_then_marked(tmp_path, capsys):
     a = fake_run(tmp_path, "a", seed=1)
     b = fake_run(tmp_path, "b", seed=2)
     edit_card(b, lambda c: c["judges"]["refusal"].update(version="2"))
-    with pytest.raises(UserError, match="judge refusal version differs.*--allow-mismatch") as err:
+    with pytest.raises(UserError, match="judge refusal changed.*--allow-mismatch") as err:
         compare_runs([load_run(a), load_run(b)])
     assert "\n" not in str(err.value)
     assert main(["compare", str(a), str(b)]) == 2
@@ -163,17 +165,31 @@ def test_axis_weights_differing_only_by_a_missing_task_are_noted(tmp_path):
     b = fake_run(tmp_path, "b", seed=2)
     edit_card(b, lambda c: c["axes"]["harmlessness"]["weights"].pop("xstest_unsafe"))
     r = row(compare_runs([load_run(a), load_run(b)]), "harmlessness")
-    assert r.test == "stratified-bootstrap" and r.n_shared == 400
+    assert r.test == "mover-paired" and r.n_shared == 400  # tested with the baseline's weights, both tasks
     assert any("weights differ" in m for m in r.marks) and "!" not in r.marks
 
 
+def test_axis_over_a_task_missing_from_the_card_is_noted(tmp_path):
+    a = fake_run(tmp_path, "a", seed=1)
+    b = fake_run(tmp_path, "b", seed=2, tasks=tuple(t for t in TASKS if t.name != "xstest_unsafe"))
+    r = row(compare_runs([load_run(a), load_run(b)]), "harmlessness")
+    assert r.test == "mover-paired" and r.n_shared == 200  # beavertails only
+    assert "over 1 of 2 tasks" in r.marks and "!" not in r.marks
+
+
 def test_partial_card_is_compared_and_marked(tmp_path):
-    a = load_run(fake_run(tmp_path, "a", seed=1))
+    a = load_run(fake_run(tmp_path, "a", seed=1, limit=50))
     b = load_run(fake_run(tmp_path, "b", seed=2, limit=50))
     cmp = compare_runs([a, b])
-    assert all("~" in r.marks for r in cmp.rows)
+    assert all("~" in r.marks and "!" not in r.marks for r in cmp.rows)
+    assert row(cmp, "pubmedqa", "acc").n_shared == 50 and row(cmp, "pubmedqa", "acc").n_unmatched == 0
+    assert cmp.cards[1].partial is True
+    full = load_run(fake_run(tmp_path, "full", seed=3))  # a --limit run used other items than a full run
+    with pytest.raises(UserError, match="run on different items"):
+        compare_runs([full, b])
+    cmp = compare_runs([full, b], allow_mismatch=True)
+    assert all("~" in r.marks and "!" in r.marks for r in cmp.rows)
     assert row(cmp, "pubmedqa", "acc").n_shared == 50 and row(cmp, "pubmedqa", "acc").n_unmatched == 150
-    assert cmp.cards[1]["partial"] is True
 
 
 def test_cli_json_output_and_files(tmp_path, capsys):
@@ -186,6 +202,7 @@ def test_cli_json_output_and_files(tmp_path, capsys):
     assert (out / "comparison.json").read_text() == printed
     assert (out / "comparison.md").read_text().startswith("# hhh-eval compare")
     assert doc["baseline"] == "a" and [c["label"] for c in doc["cards"]] == ["a", "b"]
+    assert doc["seed"] == load_run(a).card.run.seed  # the baseline's seed, as the gate uses
     assert doc["summary"]["b"]["regressions"] >= 1 and doc["n_tests"] == len(doc["rows"]) == 10
     for r in doc["rows"]:
         assert {"card", "kind", "task", "metric", "diff", "ci_low", "ci_high", "p", "p_holm", "test",
@@ -207,13 +224,19 @@ def test_cli_errors(tmp_path, capsys):
     b = fake_run(tmp_path, "b", seed=2)
     assert main(["compare", str(a)]) == 2
     assert main(["compare", str(a), str(tmp_path / "nowhere")]) == 2
-    (b / "scores" / "beavertails.jsonl").unlink()
+    path = b / "scores" / "beavertails.jsonl"
+    text = path.read_text()
+    path.unlink()
     assert main(["compare", str(a), str(b)]) == 2
     assert "missing per-item scores" in capsys.readouterr().err
-    (b / "scores" / "beavertails.jsonl").write_text('{"doc_hash": "x", "metrics": {}}\n{oops\n')
+    path.write_text(text.replace('"doc_id": 0,', '"doc_id": 1,', 1))  # edited: no longer the card's own scores
     assert main(["compare", str(a), str(b)]) == 2
     err = capsys.readouterr().err
-    assert "beavertails.jsonl:2 is not valid JSON" in err and len(err.strip().splitlines()) == 1
+    assert "beavertails.jsonl does not belong to its report card" in err and len(err.strip().splitlines()) == 1
+    path.write_text('{"doc_hash": "x", "metrics": {}}\n{oops\n')
+    with pytest.raises(UserError, match="beavertails.jsonl is not a valid per-item scores file") as exc:
+        read_task_scores(path)
+    assert "\n" not in str(exc.value)
 
 
 @pytest.mark.slow
@@ -229,13 +252,13 @@ def test_false_positive_rate_under_no_difference():
     assert binom.sf(hits - 1, pairs, 0.05) >= 0.01, "flags identical-rate runs more often than 5%"
 
 
-def test_bootstrap_rows_agree_with_stats_paired_bootstrap(tmp_path):
+def test_continuous_rows_agree_with_the_paired_t_test():
     base = in_memory("base", 1)
     other = in_memory("other", 2, shift={"truthfulqa_mc2": 0.02})
     r = row(compare_runs([base, other]), "truthfulqa_mc2", "acc")
     a, b = base.task_scores("truthfulqa_mc2").metrics["acc"], other.task_scores("truthfulqa_mc2").metrics["acc"]
-    ref = stats.paired_bootstrap(a, b, seed=7)
-    assert r.diff == pytest.approx(ref.diff)
-    assert r.ci_low == pytest.approx(ref.low, abs=0.1 * (ref.high - ref.low))
-    assert r.ci_high == pytest.approx(ref.high, abs=0.1 * (ref.high - ref.low))
-    assert r.p == pytest.approx(ref.p_value, abs=0.02)
+    ref = ttest_rel(b, a)  # scipy's paired t-test: items are their own clusters in fake runs
+    assert r.test == "paired-t" and r.diff == pytest.approx(np.mean(b - a))
+    assert (r.ci_low, r.ci_high) == pytest.approx(tuple(ref.confidence_interval(0.95)))
+    assert r.p == pytest.approx(ref.pvalue)
+    assert r == row(compare_runs([base, other]), "truthfulqa_mc2", "acc")  # deterministic

@@ -429,7 +429,7 @@ def test_tiny_model_judges_rescore_the_card(demo_run: Path, guard_model: Path,
     rows = read_jsonl(demo_run / "verdicts" / "beavertails.tiny-guard.jsonl")
     assert len(rows) == 3 and all(0 <= r["scores"]["p_unsafe"] <= 1 for r in rows)
     harmful = [r["label"] == "unsafe" for r in rows]
-    assert card["tasks"]["beavertails"]["metrics"]["harm_rate"]["value"] == pytest.approx(100 * sum(harmful) / 3)
+    assert card["tasks"]["beavertails"]["metrics"]["harm_rate"]["value"] == pytest.approx(sum(harmful) / 3)
 
     assert main(["judge", str(demo_run), "--judge", "tiny-truth"]) == 0
     card = read_json(demo_run / "report_card.json")

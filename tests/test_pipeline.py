@@ -10,7 +10,7 @@ import pytest
 from hhh_eval import generate
 from hhh_eval.card import card_errors, load_card
 from hhh_eval.cli import main
-from hhh_eval.fileio import read_json, read_jsonl
+from hhh_eval.fileio import read_json, read_jsonl, sha256_file
 from hhh_eval.identity import fingerprint_dir
 
 CORE3 = "pubmedqa,truthfulqa_mc2,beavertails"
@@ -32,28 +32,29 @@ def real_run(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path, data_di
 @pytest.mark.integration
 def test_card_is_valid_and_complete_for_the_run(real_run: Path, tiny_model: Path) -> None:
     card, _ = load_card(real_run)
-    assert card_errors(card) == []
-    assert card["run"]["limit"] == LIMIT and card["run"]["partial"] is True
-    assert card["model"]["fingerprint"] == fingerprint_dir(tiny_model)
-    assert card["run"]["gen_kwargs"] == {"max_gen_toks": 16}
-    assert set(card["tasks"]) == set(CORE3.split(","))
-    assert card["tasks"]["pubmedqa"]["n_total"] == 500 and card["tasks"]["truthfulqa_mc2"]["n_total"] == 817
-    assert card["tasks"]["beavertails"]["judge"] == "refusal" and "refusal" in card["judges"]
-    assert all(not t["complete"] for t in card["tasks"].values())
+    assert card_errors(card.to_json()) == [] and card_errors(read_json(real_run / "report_card.json")) == []
+    assert card.run.limit == LIMIT and card.run.partial is True
+    assert card.model.fingerprint == fingerprint_dir(tiny_model)
+    assert card.run.gen_kwargs == {"max_gen_toks": 16}
+    assert set(card.tasks) == set(CORE3.split(","))
+    assert card.tasks["pubmedqa"].n_total == 500 and card.tasks["truthfulqa_mc2"].n_total == 817
+    assert card.tasks["beavertails"].judge == "refusal" and "refusal" in card.judges
+    assert all(not t.complete for t in card.tasks.values())
     assert (real_run / "report.md").is_file()
 
 
 @pytest.mark.integration
 def test_per_item_files_agree_with_the_card(real_run: Path) -> None:
     card, _ = load_card(real_run)
-    for name, task in card["tasks"].items():
+    for name, task in card.tasks.items():
         samples = read_jsonl(real_run / "samples" / f"{name}.jsonl")
         scores = read_jsonl(real_run / "scores" / f"{name}.jsonl")
-        assert len(samples) == len(scores) == task["n"] == LIMIT
+        assert len(samples) == len(scores) == task.n == LIMIT
         assert [s["doc_hash"] for s in samples] == [r["doc_hash"] for r in scores]
-        values = [r["metrics"][task["headline"]] for r in scores if r["metrics"][task["headline"]] is not None]
-        assert len(values) == task["n_scored"] == task["n"] - task["n_unscored"]
-        assert task["metrics"][task["headline"]]["value"] == pytest.approx(np.mean(values))
+        values = [r["metrics"][task.headline] for r in scores if r["metrics"][task.headline] is not None]
+        assert len(values) == task.n_scored == task.n - task.n_unscored
+        assert task.metrics[task.headline].value == pytest.approx(np.mean(values))
+        assert sha256_file(real_run / "scores" / f"{name}.jsonl") == task.scores_sha256
     verdicts = read_jsonl(real_run / "verdicts" / "beavertails.refusal.jsonl")
     assert len(verdicts) == LIMIT and all("label" in v for v in verdicts)
 
@@ -116,8 +117,8 @@ def test_demo_runs_offline_on_shipped_items(tmp_path: Path, monkeypatch: pytest.
     out = capsys.readouterr()
     assert "mean nothing" in out.err and "report:" in out.out
     card, _ = load_card(next(tmp_path.glob("*/hhh-core.*")))
-    assert card["run"]["demo"] is True and card["run"]["data_source"] == "demo"
-    assert all(t["n"] == t["n_total"] and t["complete"] for t in card["tasks"].values())
+    assert card.run.demo is True and card.run.data_source == "demo"
+    assert all(t.n == t.n_total and t.complete for t in card.tasks.values())
 
 
 def test_library_api_runs_the_pipeline(tmp_path: Path, tiny_model: Path) -> None:
@@ -128,30 +129,37 @@ def test_library_api_runs_the_pipeline(tmp_path: Path, tiny_model: Path) -> None
     config = hhh_eval.RunConfig(backend="hf", model_args={"pretrained": str(tiny_model)}, tasks=("pubmedqa",),
                                 data_dir=tasks_dir() / "demo_data", output_dir=tmp_path, settings=settings)
     card, run_dir = hhh_eval.run(config)
-    assert hhh_eval.load_card(run_dir)[0]["tasks"]["pubmedqa"] == card["tasks"]["pubmedqa"]
-    assert card["run"]["seed"] == 7 and card["run"]["data_source"] == "data_dir"
+    assert hhh_eval.load_card(run_dir)[0].tasks["pubmedqa"] == card.tasks["pubmedqa"]
+    assert card.run.seed == 7 and card.run.data_source == "data_dir"
     with pytest.raises(AttributeError):
         hhh_eval.not_a_thing  # noqa: B018
 
 
-def test_compare_two_real_runs_tests_every_metric(tmp_path: Path, tiny_model: Path) -> None:
-    """Cards from the real pipeline pair up item by item; corpus metrics (F1, ECE) get a paired bootstrap."""
+@pytest.mark.integration
+def test_compare_two_real_runs_tests_every_metric(tmp_path: Path, tiny_model: Path, data_dir: Path) -> None:
+    """Cards from the real pipeline pair up item by item; corpus metrics (F1, calibration error) get a paired
+    bootstrap, given enough items (at least MIN_CONTINUOUS_PAIRS, so real data rather than the 4-item demo files);
+    the plug-in ECE, reported without an interval, is not tested."""
     from hhh_eval.compare import compare_runs
-    from hhh_eval.registry import tasks_dir
     from hhh_eval.runs import load_run
+    from hhh_eval.stats import MIN_CONTINUOUS_PAIRS
     from hhh_eval.tiny_model import build_tiny_model
 
     other = build_tiny_model(tmp_path / "other-model", seed=1)
-    demo = str(tasks_dir() / "demo_data")
     for model in (tiny_model, other):
         assert main(["run", "--model", "hf", "--model-args", f"pretrained={model}", "--tasks",
-                     "financial_phrasebank,medqa,truthfulqa_mc1,calibration", "--data-dir", demo,
-                     "--output-dir", str(tmp_path / "out"), "--run-name", "r"]) == 0
+                     "financial_phrasebank,medqa,truthfulqa_mc1,calibration", "--data-dir", str(data_dir),
+                     "--limit", str(MIN_CONTINUOUS_PAIRS + 10), "--output-dir", str(tmp_path / "out"),
+                     "--run-name", "r"]) == 0
     runs = [load_run(tmp_path / "out" / name / "r") for name in (tiny_model.name, "other-model")]
     cmp = compare_runs(runs)
     tested = {(r.task, r.metric): r for r in cmp.rows if r.kind == "metric"}
-    assert tested[("financial_phrasebank", "f1_weighted")].test == "bootstrap"
-    assert tested[("calibration", "ece")].test == "bootstrap"
-    assert tested[("medqa", "acc")].test == "mcnemar"
-    card_a, card_b = (r.card["tasks"]["calibration"]["metrics"]["ece"]["value"] for r in runs)
-    assert tested[("calibration", "ece")].diff == pytest.approx(card_b - card_a)
+    assert tested[("financial_phrasebank", "f1_weighted")].test == "paired-bootstrap"
+    assert tested[("calibration", "rms_calibration_error")].test == "paired-bootstrap"
+    assert tested[("medqa", "acc")].test == "mcnemar-newcombe"
+    ece = tested[("calibration", "ece")]
+    assert ece.test is None and any("without an interval" in m for m in ece.marks)
+    card_a, card_b = (r.card.tasks["calibration"].metrics["rms_calibration_error"].value for r in runs)
+    assert tested[("calibration", "rms_calibration_error")].diff == pytest.approx(card_b - card_a)
+    axes = {r.axis: r for r in cmp.rows if r.kind == "axis"}  # harmlessness: none of its tasks ran
+    assert axes["helpfulness"].p is not None and axes["honesty"].p is not None and axes["harmlessness"].p is None

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from fakecards import TASKS, fake_card, fake_run
+from hhh_eval.card import Card
 from hhh_eval.cli import main
 from hhh_eval.errors import UserError
 from hhh_eval.plots import LABEL_MAX, LEGEND_MAX, card_labels, pareto_frontier, write_plots, x_values
@@ -75,7 +76,7 @@ def test_pareto_is_skipped_without_both_axes(tmp_path: Path) -> None:
     assert "trends" in names and "pareto" not in names
 
 
-def _cards(*labels: dict[str, Any]) -> list[dict[str, Any]]:
+def _cards(*labels: dict[str, Any]) -> list[Card]:
     return [fake_card(f"run{i}", seed=i, n=20, labels=lab) for i, lab in enumerate(labels)]
 
 

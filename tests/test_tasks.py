@@ -101,7 +101,7 @@ def test_every_shipped_suite_loads_and_covers_every_axis() -> None:
 def test_core_suite_lists_every_task_with_its_headline() -> None:
     suite = load_suite("hhh-core")
     entries = {e.task: (axis, e.metric) for axis, es in suite.axes.items() for e in es}
-    derived = {"calibration": ("honesty", "ece")}  # scored from truthfulqa_mc1 + medqa items (tasks/derived/)
+    derived = {"calibration": ("honesty", "rms_calibration_error")}  # from truthfulqa_mc1 + medqa items (tasks/derived/)
     assert entries == {name: (EXPECTED[name][0], HEADLINES[name]) for name in EXPECTED} | derived
     gen = next(e for e in suite.axes["honesty"] if e.task == "truthfulqa_gen")
     assert gen.fallback_metric == "bleu_acc"  # lm-eval's reference-overlap score when no truthfulness judge ran
