@@ -6,7 +6,6 @@ re-judged or re-scored alone. manifest.json records how the run was made and whi
 
 from __future__ import annotations
 
-import argparse
 import os
 import shlex
 import sys
@@ -16,16 +15,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from hhh_eval.datadir import local_file, resolve_data_dir
+from hhh_eval.datadir import check_data_file, local_file
 from hhh_eval.errors import UserError
-from hhh_eval.fileio import atomic_write_json, atomic_write_jsonl, dumps, read_json, read_jsonl, sha256_file, sha256_text
+from hhh_eval.fileio import (atomic_write_json, atomic_write_jsonl, dumps, make_folder, read_jsonl, sha256_file,
+                             sha256_text)
 from hhh_eval.generate import GenerationSettings
-from hhh_eval.identity import ModelIdentity, parse_model_args, resolve_identity
+from hhh_eval.identity import ModelIdentity, resolve_identity
+from hhh_eval.model_args import check_gen_kwargs
+from hhh_eval.paths import inside, plain_name
 from hhh_eval.registry import SuiteSpec, TaskSpec, load_suite, load_tasks, select_tasks, tasks_dir
+from hhh_eval.rundir import MANIFEST, read_manifest, read_samples, run_lock, samples_mismatch, samples_record
 
-MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
 
 
@@ -74,6 +76,7 @@ def _check_data(specs: tuple[TaskSpec, ...], data_dir: Path | None) -> None:
         path = local_file(data_dir, spec.dataset_path, spec.dataset_name, spec.split)
         if not path.is_file():
             raise UserError(f"data dir has no data for task {spec.name} ({spec.dataset_path}): expected file {path}")
+        check_data_file(path)
 
 
 def check_writable(folder: Path) -> None:
@@ -87,13 +90,12 @@ def check_writable(folder: Path) -> None:
 
 def _run_name(config: RunConfig, suite: SuiteSpec) -> str:
     if config.run_name:
-        if "/" in config.run_name or config.run_name in (".", ".."):
-            raise UserError(f"--run-name '{config.run_name}' must be a plain folder name (no '/')")
-        return config.run_name
+        return plain_name(config.run_name, "--run-name")
     name = suite.name
     if config.tasks:
-        name += "." + "+".join(config.tasks)
-    return name + (f"-limit{config.settings.limit}" if config.settings.limit else "")
+        tasks = "+".join(config.tasks)
+        name += "." + (tasks if len(tasks) <= 80 else f"{len(config.tasks)}tasks-{sha256_text(tasks)[:8]}")
+    return plain_name(name + (f"-limit{config.settings.limit}" if config.settings.limit else ""), "run name")
 
 
 def check_judge_fits(judge: str, overrides: dict[str, str], specs: Sequence[TaskSpec]) -> None:
@@ -106,8 +108,18 @@ def check_judge_fits(judge: str, overrides: dict[str, str], specs: Sequence[Task
         raise UserError(f"judge '{judge}' ({kind}) fits none of the run's tasks; pick a judge of kind {kinds}")
 
 
-def plan_run(config: RunConfig) -> RunPlan:
-    """Check every input before anything is written; a problem is a one-line UserError."""
+class _Inputs(NamedTuple):
+    """What a run's inputs resolve to before the model is looked at."""
+
+    root: Path
+    suite: SuiteSpec
+    specs: tuple[TaskSpec, ...]
+    derived: tuple[str, ...]
+    run_name: str
+
+
+def check_inputs(config: RunConfig) -> _Inputs:
+    """Check every input but the model (suite, tasks, data, judge, generation settings, run name); writes nothing."""
     root = tasks_dir()
     suite = load_suite(config.suite, root)
     names = select_tasks(suite, list(config.tasks) if config.tasks else None, root)
@@ -119,8 +131,15 @@ def plan_run(config: RunConfig) -> RunPlan:
         raise UserError("--judge-backend/--judge-model-args change the run's judge: name it with --judge")
     if config.judge:
         check_judge_fits(config.judge, config.judge_overrides, specs)
+    check_gen_kwargs(config.settings.gen_kwargs, config.backend, {s.output_type for s in specs})
+    return _Inputs(root, suite, specs, derived, _run_name(config, suite))
+
+
+def plan_run(config: RunConfig) -> RunPlan:
+    """Check every input before anything is written; a problem is a one-line UserError."""
+    root, suite, specs, derived, run_name = check_inputs(config)
     identity = resolve_identity(config.backend, config.model_args)
-    run_dir = config.output_dir / identity.slug / _run_name(config, suite)
+    run_dir = inside(config.output_dir / identity.slug / run_name, config.output_dir, "run folder")
     check_writable(run_dir)
     return RunPlan(config, suite, specs, derived, identity, run_dir, root)
 
@@ -150,41 +169,44 @@ def samples_path(run_dir: Path, task: str) -> Path:
     return run_dir / "samples" / f"{task}.jsonl"
 
 
-def _pending(plan: RunPlan, manifest: dict[str, Any]) -> dict[TaskSpec, str]:
-    """Unfinished tasks with their keys (a task is finished when its key matches and its samples exist)."""
-    done = manifest.get("generated", {})
+def _pending(plan: RunPlan, previous: dict[str, Any]) -> dict[TaskSpec, str]:
+    """Unfinished tasks with their keys: a task is finished when its key matches and its samples file is the one
+    the manifest recorded (row count and sha256); a file that does not match is recomputed, with a warning."""
+    done = previous.get("generated", {})
     keys = {s: task_key(plan, s) for s in plan.specs}
-    return {s: k for s, k in keys.items() if plan.config.force or done.get(s.name, {}).get("key") != k
-            or not samples_path(plan.run_dir, s.name).is_file()}
+    pending = {}
+    for spec, key in keys.items():
+        entry = done.get(spec.name, {})
+        if plan.config.force or entry.get("key") != key:
+            pending[spec] = key
+        elif why := samples_mismatch(samples_path(plan.run_dir, spec.name), entry):
+            print(f"warning: {samples_path(plan.run_dir, spec.name)} does not match the manifest ({why}); "
+                  f"recomputing {spec.name}", file=sys.stderr)
+            pending[spec] = key
+    return pending
 
 
-def _generate(plan: RunPlan, manifest: dict[str, Any]) -> None:
-    """Run every unfinished task on the model (loaded once); each finished task is saved at once."""
+def _generate(plan: RunPlan, manifest: dict[str, Any], lm: Any, pending: dict[TaskSpec, str]) -> None:
+    """Run every unfinished task on the loaded model; each finished task is saved and recorded at once."""
     from hhh_eval import generate
 
-    pending = _pending(plan, manifest)
-    if not pending:
-        print("all tasks finished earlier: no model calls (use --force to recompute)", file=sys.stderr)
-        return
-    generate.quiet_libraries()
-    lm = generate.load_lm(plan.identity, plan.config.settings)
-    template = generate.chat_template(lm)
-    manifest["model"]["chat_template_sha256"] = sha256_text(template) if template else None
     cache = plan.config.output_dir / ".cache" / plan.identity.sha256 / "responses"
     for i, (spec, key) in enumerate(pending.items(), 1):
         print(f"[{i}/{len(pending)}] {spec.name}: generating", file=sys.stderr)
         start = time.perf_counter()
         out = generate.run_task(lm, spec, plan.config.data_dir, plan.config.settings, cache, plan.tasks_root)
-        atomic_write_jsonl(samples_path(plan.run_dir, spec.name), out.samples)
+        path = inside(samples_path(plan.run_dir, spec.name), plan.run_dir)
+        atomic_write_jsonl(path, out.samples)
         manifest["generated"][spec.name] = {"key": key, "n": len(out.samples), "n_total": out.n_total,
                                             "chat_template_applied": out.chat_template_applied,
-                                            "seconds": round(time.perf_counter() - start, 2)}
+                                            "seconds": round(time.perf_counter() - start, 2),
+                                            **samples_record(path, len(out.samples))}
         atomic_write_json(plan.run_dir / MANIFEST, manifest)
 
 
-def _new_manifest(plan: RunPlan, previous: dict[str, Any]) -> dict[str, Any]:
+def _new_manifest(plan: RunPlan, previous: dict[str, Any], template_sha: str | None) -> dict[str, Any]:
     c = plan.config
-    model = plan.identity.to_card(previous.get("model", {}).get("chat_template_sha256"), c.settings.system_prompt)
+    model = plan.identity.to_card(template_sha, c.settings.system_prompt)
     same_model = previous.get("model", {}).get("identity_sha256") == model["identity_sha256"]
     return {
         "manifest_version": MANIFEST_VERSION, "model": model, "suite": plan.suite.name,
@@ -206,7 +228,7 @@ def _judge_task(run_dir: Path, spec: TaskSpec, judge: Any, strip_think: bool, fo
     from hhh_eval.judging import judge_samples, unscored_warning, verdicts_path
 
     samples = read_jsonl(samples_path(run_dir, spec.name))
-    path = verdicts_path(run_dir, spec.name, judge.identity.name)
+    path = inside(verdicts_path(run_dir, spec.name, judge.identity.name), run_dir)
     verdicts = judge_samples(judge, spec, samples, path, force=force, strip_think=strip_think)
     if warning := unscored_warning(spec.name, verdicts):
         print(warning, file=sys.stderr)
@@ -242,7 +264,7 @@ def _task_cards(run_dir: Path, manifest: dict[str, Any], suite: SuiteSpec,
         judges = _judges({j for j in judge_of.values() if j}, manifest, stack)
         for name in manifest["tasks"]:
             spec, gen = specs[name], manifest["generated"][name]
-            samples = read_jsonl(samples_path(run_dir, name))
+            samples = read_samples(run_dir, manifest, name)
             judge_name = judge_of.get(name)
             verdicts = _judge_task(run_dir, spec, *judges[judge_name], force_judge) if judge_name else None
             rows[name] = scoring.item_scores(spec, samples, verdicts)
@@ -286,25 +308,60 @@ def _write_outputs(run_dir: Path, manifest: dict[str, Any], force_judge: bool = 
     card, rows = build_card(run_dir, manifest, force_judge)
     check_card(card)  # before anything is written: scores and card change together
     for name, task_rows in rows.items():
-        atomic_write_jsonl(run_dir / "scores" / f"{name}.jsonl", task_rows)
+        atomic_write_jsonl(inside(run_dir / "scores" / f"{name}.jsonl", run_dir), task_rows)
     write_card(card, run_dir)
     write_markdown(card, run_dir)
     return card
 
 
+def _previous(plan: RunPlan) -> dict[str, Any]:
+    """The run folder's manifest, checked (nothing when there is none or --force)."""
+    exists = (plan.run_dir / MANIFEST).is_file()
+    return read_manifest(plan.run_dir) if exists and not plan.config.force else {}
+
+
+def _load_model(plan: RunPlan) -> tuple[Any, str | None]:
+    """The evaluated model, loaded (a model that cannot load fails here, before the run folder is made)."""
+    from hhh_eval import generate
+
+    generate.quiet_libraries()
+    lm = generate.load_lm(plan.identity, plan.config.settings)
+    template = generate.chat_template(lm)
+    return lm, sha256_text(template) if template else None
+
+
 def run(config: RunConfig) -> tuple[dict[str, Any], Path]:
-    """Run a suite on a model; returns the card and the run folder. Finished work is reused."""
+    """Run a suite on a model; returns the card and the run folder. Finished work is reused.
+
+    Every check, and the model load, comes before the first write; the run folder is locked while it is written
+    (a folder that does not exist yet is locked once made, after the model loaded).
+    """
     from hhh_eval import generate
 
     plan = plan_run(config)
-    path = plan.run_dir / MANIFEST
-    previous = read_json(path) if path.is_file() and not config.force else {}
-    manifest = _new_manifest(plan, previous)
-    plan.run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(path, manifest)
-    _generate(plan, manifest)  # the evaluated model is loaded and released in here
-    generate.free_memory()
-    return _write_outputs(plan.run_dir, manifest, force_judge=config.force), plan.run_dir
+    with ExitStack() as stack:
+        locked = plan.run_dir.is_dir()
+        if locked:
+            stack.enter_context(run_lock(plan.run_dir))
+        previous = _previous(plan)
+        pending = _pending(plan, previous)
+        if pending:
+            lm, template_sha = _load_model(plan)
+        else:
+            print("all tasks finished earlier: no model calls (use --force to recompute)", file=sys.stderr)
+            lm, template_sha = None, previous.get("model", {}).get("chat_template_sha256")
+        if not locked:
+            make_folder(plan.run_dir)
+            stack.enter_context(run_lock(plan.run_dir))
+            previous = _previous(plan)  # another command may have run meanwhile: its finished tasks count
+            pending = _pending(plan, previous)
+        manifest = _new_manifest(plan, previous, template_sha)
+        atomic_write_json(plan.run_dir / MANIFEST, manifest)
+        if pending:
+            _generate(plan, manifest, lm, pending)
+        lm = None  # release the evaluated model before a judge model loads
+        generate.free_memory()
+        return _write_outputs(plan.run_dir, manifest, force_judge=config.force), plan.run_dir
 
 
 def rejudge_run(run_dir: Path, judge: str, force: bool = False,
@@ -312,77 +369,19 @@ def rejudge_run(run_dir: Path, judge: str, force: bool = False,
     """Re-judge a finished run's saved answers with another judge and re-score its card; no model is loaded."""
     from hhh_eval.summary import print_summary
 
-    path = run_dir / MANIFEST
-    if not path.is_file():
-        raise UserError(f"{run_dir} is not a run folder (no {MANIFEST}); pass a folder written by 'hhh-eval run'")
-    manifest = read_json(path)
+    manifest = read_manifest(run_dir)
     missing = [t for t in manifest["tasks"] if t not in manifest["generated"]]
     if missing:
         raise UserError(f"run {run_dir} is unfinished (no answers for {', '.join(missing)}); finish it with its run command first")
     tasks = load_tasks()
+    unknown = [t for t in manifest["tasks"] if t not in tasks]
+    if unknown:
+        raise UserError(f"run {run_dir} names unknown task(s) {', '.join(unknown)}; re-judge it where those tasks exist")
     check_judge_fits(judge, overrides or {}, [tasks[t] for t in manifest["tasks"]])
-    manifest["judge"], manifest["judge_overrides"] = judge, overrides or {}
-    card = _write_outputs(run_dir, manifest, force_judge=force)
-    atomic_write_json(path, manifest)
+    with run_lock(run_dir):
+        manifest = read_manifest(run_dir)  # as it is now that no other command writes the folder
+        manifest["judge"], manifest["judge_overrides"] = judge, overrides or {}
+        card = _write_outputs(run_dir, manifest, force_judge=force)
+        atomic_write_json(run_dir / MANIFEST, manifest)
     print_summary(card, run_dir)
     return card
-
-
-# ---------------------------------------------------------------- CLI
-
-def _parse_labels(items: list[str]) -> dict[str, str | float]:
-    labels: dict[str, str | float] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UserError(f"--label '{item}' must look like KEY=VALUE (e.g. step=2000)")
-        try:
-            labels[key] = float(value) if "." in value or "e" in value.lower() else int(value)
-        except ValueError:
-            labels[key] = value
-    return labels
-
-
-def _batch_size(text: str) -> str:
-    if text == "auto" or text.startswith("auto:") or (text.isdigit() and int(text) > 0):
-        return text
-    raise UserError(f"--batch-size '{text}' must be a positive integer or 'auto'")
-
-
-def judge_overrides(args: argparse.Namespace) -> dict[str, str]:
-    """--judge-backend / --judge-model-args as overrides of the judge spec."""
-    pairs = {"backend": args.judge_backend, "model_args": args.judge_model_args}
-    return {k: v for k, v in pairs.items() if v}
-
-
-def config_from_args(args: argparse.Namespace, backend: str, model_args: dict[str, Any], demo: bool = False) -> RunConfig:
-    """A RunConfig from parsed CLI arguments (argparse already checked --limit)."""
-    gen_kwargs = parse_model_args(args.gen_kwargs) if args.gen_kwargs else None
-    settings = GenerationSettings(args.limit, args.seed, _batch_size(args.batch_size), gen_kwargs, args.system_prompt)
-    return RunConfig(
-        backend=backend, model_args=model_args, suite=args.suite,
-        tasks=tuple(t.strip() for t in args.tasks.split(",") if t.strip()) if args.tasks else None,
-        judge=args.judge, judge_overrides=judge_overrides(args), data_dir=resolve_data_dir(args.data_dir), output_dir=Path(args.output_dir),
-        run_name=args.run_name, settings=settings, force=args.force, labels=_parse_labels(args.label), demo=demo,
-    )
-
-
-def finish_cli_run(args: argparse.Namespace, config: RunConfig) -> int:
-    """Run, print the summary and, with --policy, gate the new card (the gate's exit code is the run's)."""
-    from hhh_eval.summary import print_summary
-
-    if args.baseline and not args.policy:
-        raise UserError("--baseline is used by the release gate: pass --policy FILE too (or run 'hhh-eval gate')")
-    if args.policy and not Path(args.policy).is_file():
-        raise UserError(f"policy file {args.policy} not found; pass an existing YAML such as tasks/policies/release.yaml")
-    card, run_dir = run(config)
-    print_summary(card, run_dir)
-    if not args.policy:
-        return 0
-    from hhh_eval.gate import cli_gate
-
-    return cli_gate(argparse.Namespace(card=str(run_dir), policy=args.policy, baseline=args.baseline))
-
-
-def cli_run(args: argparse.Namespace) -> int:
-    return finish_cli_run(args, config_from_args(args, args.model, parse_model_args(args.model_args)))

@@ -1,0 +1,96 @@
+"""`hhh-eval run` (and `demo`): a RunConfig from the parsed arguments, the run, its summary and the optional gate."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from hhh_eval.datadir import resolve_data_dir
+from hhh_eval.errors import UserError
+from hhh_eval.generate import GenerationSettings
+from hhh_eval.identity import parse_model_args
+from hhh_eval.model_args import check_run_model_args, parse_gen_kwargs
+from hhh_eval.pipeline import RunConfig, run
+
+
+def _parse_labels(items: list[str]) -> dict[str, str | float]:
+    labels: dict[str, str | float] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--label '{item}' must look like KEY=VALUE (e.g. step=2000)")
+        try:
+            number = float(value) if "." in value or "e" in value.lower() else int(value)
+        except ValueError:
+            number = None
+        labels[key] = number if number is not None and math.isfinite(number) else value
+    return labels
+
+
+def _batch_size(text: str) -> str:
+    number = text[5:] if text.startswith("auto:") else text
+    if text == "auto" or (number.isdigit() and int(number) > 0):
+        return text
+    raise UserError(f"--batch-size '{text}' must be a positive integer, 'auto' or 'auto:N' (N re-tries of the "
+                    "automatic search, a positive integer)")
+
+
+def judge_overrides(args: argparse.Namespace) -> dict[str, str]:
+    """--judge-backend / --judge-model-args as overrides of the judge spec."""
+    pairs = {"backend": args.judge_backend, "model_args": args.judge_model_args}
+    return {k: v for k, v in pairs.items() if v}
+
+
+def _seed(seed: int) -> int:
+    if not 0 <= seed < 2**32:
+        raise UserError(f"--seed {seed} is out of range; pass an integer from 0 to {2**32 - 1}")
+    return seed
+
+
+def config_from_args(args: argparse.Namespace, backend: str, model_args: dict[str, Any], demo: bool = False) -> RunConfig:
+    """A RunConfig from parsed CLI arguments (argparse already checked --limit)."""
+    gen_kwargs = parse_gen_kwargs(args.gen_kwargs) if args.gen_kwargs else None
+    settings = GenerationSettings(args.limit, _seed(args.seed), _batch_size(args.batch_size), gen_kwargs, args.system_prompt)
+    return RunConfig(
+        backend=backend, model_args=model_args, suite=args.suite,
+        tasks=tuple(t.strip() for t in args.tasks.split(",") if t.strip()) if args.tasks else None,
+        judge=args.judge, judge_overrides=judge_overrides(args), data_dir=resolve_data_dir(args.data_dir), output_dir=Path(os.path.normpath(args.output_dir)),
+        run_name=args.run_name, settings=settings, force=args.force, labels=_parse_labels(args.label), demo=demo,
+    )
+
+
+def check_gate_args(args: argparse.Namespace) -> None:
+    """--policy and --baseline are read and checked before the run starts, not after it finishes."""
+    from hhh_eval.policy import load_policy
+    from hhh_eval.runs import load_run
+
+    if args.baseline and not args.policy:
+        raise UserError("--baseline is used by the release gate: pass --policy FILE too (or run 'hhh-eval gate')")
+    if args.policy and not Path(args.policy).is_file():
+        raise UserError(f"policy file {args.policy} not found; pass an existing YAML such as tasks/policies/release.yaml")
+    if args.policy:
+        load_policy(args.policy)
+    if args.baseline:
+        load_run(args.baseline)
+
+
+def finish_cli_run(args: argparse.Namespace, config: RunConfig) -> int:
+    """Run, print the summary and, with --policy, gate the new card (the gate's exit code is the run's)."""
+    from hhh_eval.summary import print_summary
+
+    check_gate_args(args)
+    card, run_dir = run(config)
+    print_summary(card, run_dir)
+    if not args.policy:
+        return 0
+    from hhh_eval.gate import cli_gate
+
+    return cli_gate(argparse.Namespace(card=str(run_dir), policy=args.policy, baseline=args.baseline))
+
+
+def cli_run(args: argparse.Namespace) -> int:
+    model_args = check_run_model_args(parse_model_args(args.model_args))
+    return finish_cli_run(args, config_from_args(args, args.model, model_args))
