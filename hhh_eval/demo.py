@@ -22,7 +22,7 @@ def cli_demo(args: argparse.Namespace) -> int:
 
     if not (args.data_dir or os.environ.get(DATA_DIR_ENV)):
         args.data_dir = str(tasks_dir() / "demo_data")
-    model_dir = demo_model_dir(Path(args.output_dir))
+    model_dir = demo_model_dir(Path(os.path.normpath(args.output_dir)))
     config = config_from_args(args, "hf", {"pretrained": str(model_dir), "dtype": "float32"}, demo=True)
     check_inputs(config)
     check_gate_args(args)

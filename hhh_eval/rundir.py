@@ -67,7 +67,11 @@ def run_lock(run_dir: Path) -> Iterator[None]:
     for entry in (LOCK, MANIFEST, *SUBFOLDERS):  # a symlink here must not lead the writes out of the folder
         inside(Path(run_dir) / entry, run_dir, "run folder entry")
     path = Path(run_dir) / LOCK
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise UserError(f"cannot lock run folder {run_dir} ({exc.strerror}); pass --output-dir with a writable "
+                        "folder") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
