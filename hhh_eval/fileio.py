@@ -2,7 +2,7 @@
 
 Writes go through a hidden temp file `.NAME.XXXX.tmp` in the target folder and an atomic rename; a folder that
 cannot be made or written is a UserError naming it. Reads of a file that is not UTF-8 JSON raise `BadFile`, a
-UserError naming the file (and line) that callers expecting `json.JSONDecodeError` can still catch as one.
+UserError naming the file (and line) and the fix, that callers expecting `json.JSONDecodeError` can still catch.
 """
 
 from __future__ import annotations
@@ -130,27 +130,35 @@ def remove_stale_temp_files(folder: Path) -> int:
     return len(stale)
 
 
-def read_text(path: Path, what: str = "file", fix: str = _REWRITE) -> str:
-    """A UTF-8 text file; a missing, unreadable or non-UTF-8 file is a BadFile naming it and `fix`."""
+def _bad(path: Path, where: str, reason: str, what: str | None, fix: str) -> BadFile:
+    """'WHAT PATH[:LINE] REASON; FIX', or the reason alone (without 'is') for a caller that names the file itself."""
+    return BadFile(f"{what} {path}{where} {reason}; {fix}" if what else reason.removeprefix("is "))
+
+
+def read_text(path: Path, what: str | None = None, fix: str = _REWRITE) -> str:
+    """A UTF-8 text file; a missing, unreadable or non-UTF-8 file is a BadFile (see `_bad`)."""
     try:
         return Path(path).read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise BadFile(f"{what} {path} is not UTF-8 text (byte {exc.start}); {fix}") from None
+        raise _bad(path, "", f"is not UTF-8 text (byte {exc.start})", what, fix) from None
     except OSError as exc:
-        raise BadFile(f"cannot read {what} {path} ({exc.strerror or type(exc).__name__}); {fix}") from None
+        why = exc.strerror or type(exc).__name__
+        raise BadFile(f"cannot read {what} {path} ({why}); {fix}" if what else f"cannot be read ({why})") from None
 
 
-def read_json(path: Path, what: str = "file", fix: str = _REWRITE) -> Any:
-    """A JSON document; a file that is not UTF-8 JSON is a BadFile naming it, the problem and `fix`."""
+def read_json(path: Path, what: str | None = None, fix: str = _REWRITE) -> Any:
+    """A JSON document. A file that is not UTF-8 JSON is a BadFile: with `what`, one line naming the file, the
+    problem and `fix`; without, the problem alone (callers such as card loading add the file and their fix)."""
     text = read_text(path, what, fix)
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise BadFile(f"{what} {path} is not valid JSON ({exc.msg} at line {exc.lineno}); {fix}") from None
+        reason = f"is not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno})"
+        raise _bad(path, "", reason, what, fix) from None
 
 
-def read_jsonl(path: Path, what: str = "file", fix: str = _REWRITE) -> list[dict[str, Any]]:
-    """The JSON objects of a JSONL file (blank lines skipped); a bad line is a BadFile naming file:line and `fix`."""
+def read_jsonl(path: Path, what: str | None = None, fix: str = _REWRITE) -> list[dict[str, Any]]:
+    """The JSON objects of a JSONL file (blank lines skipped); a bad line is a BadFile naming file:line (see `_bad`)."""
     rows = []
     for lineno, line in enumerate(read_text(path, what, fix).split("\n"), 1):
         if not line.strip():
@@ -158,9 +166,9 @@ def read_jsonl(path: Path, what: str = "file", fix: str = _REWRITE) -> list[dict
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise BadFile(f"{what} {path}:{lineno} is not valid JSON ({exc.msg}; cut short?); {fix}") from None
+            raise _bad(path, f":{lineno}", f"is not valid JSON ({exc.msg}; cut short?)", what, fix) from None
         if not isinstance(row, dict):
-            raise BadFile(f"{what} {path}:{lineno} is not a JSON object; {fix}")
+            raise _bad(path, f":{lineno}", "is not a JSON object", what, fix)
         rows.append(row)
     return rows
 

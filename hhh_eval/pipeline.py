@@ -19,8 +19,7 @@ from typing import Any, NamedTuple
 
 from hhh_eval.datadir import check_data_file, local_file
 from hhh_eval.errors import UserError
-from hhh_eval.fileio import (atomic_write_json, atomic_write_jsonl, dumps, make_folder, read_jsonl, sha256_file,
-                             sha256_text)
+from hhh_eval.fileio import atomic_write_json, atomic_write_jsonl, dumps, make_folder, sha256_file, sha256_text
 from hhh_eval.generate import GenerationSettings
 from hhh_eval.identity import ModelIdentity, resolve_identity
 from hhh_eval.model_args import check_gen_kwargs
@@ -224,10 +223,10 @@ def _new_manifest(plan: RunPlan, previous: dict[str, Any], template_sha: str | N
 
 # ---------------------------------------------------------------- judge + score stages
 
-def _judge_task(run_dir: Path, spec: TaskSpec, judge: Any, strip_think: bool, force: bool) -> list[Any]:
+def _judge_task(run_dir: Path, spec: TaskSpec, samples: list[dict[str, Any]], judge: Any, strip_think: bool,
+                force: bool) -> list[Any]:
     from hhh_eval.judging import judge_samples, unscored_warning, verdicts_path
 
-    samples = read_jsonl(samples_path(run_dir, spec.name))
     path = inside(verdicts_path(run_dir, spec.name, judge.identity.name), run_dir)
     verdicts = judge_samples(judge, spec, samples, path, force=force, strip_think=strip_think)
     if warning := unscored_warning(spec.name, verdicts):
@@ -266,7 +265,7 @@ def _task_cards(run_dir: Path, manifest: dict[str, Any], suite: SuiteSpec,
             spec, gen = specs[name], manifest["generated"][name]
             samples = read_samples(run_dir, manifest, name)
             judge_name = judge_of.get(name)
-            verdicts = _judge_task(run_dir, spec, *judges[judge_name], force_judge) if judge_name else None
+            verdicts = _judge_task(run_dir, spec, samples, *judges[judge_name], force_judge) if judge_name else None
             rows[name] = scoring.item_scores(spec, samples, verdicts)
             tasks[name] = scoring.task_entry(spec, _suite_entry(suite, name), rows[name], n_total=gen["n_total"],
                                              fingerprint=scoring.items_fingerprint(samples), judge=judge_name,
