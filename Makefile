@@ -5,12 +5,30 @@ PYTHON ?= python3
 BACKEND ?= hf
 OUTPUT_DIR ?= results
 
-# never export user variables to the recipe environment: make would expand (and so run) their text
-unexport MODEL MODEL_ARGS BACKEND LIMIT TASKS JUDGE DATA_DIR RUN_NAME BATCH_SIZE SEED POLICY BASELINE SUITE OUTPUT_DIR \
-	REAL_RUN SWEEP EXECUTOR RAY_ADDRESS
+# every variable a user sets (add new ones here): never exported to the recipe environment, where make would
+# expand (and so run) their text, and checked for control characters below
+USER_VARS := MODEL MODEL_ARGS BACKEND LIMIT TASKS JUDGE DATA_DIR RUN_NAME BATCH_SIZE SEED POLICY BASELINE SUITE \
+	OUTPUT_DIR REAL_RUN SWEEP EXECUTOR RAY_ADDRESS
+unexport $(USER_VARS)
 comma := ,
 # q: the variable named $(1), unexpanded, single-quoted for the shell
 q = '$(subst ','\'',$(value $(1)))'
+
+# A newline in a value would split a recipe line in two (and `make -i` would run the second as a command), so a
+# control character in any user variable, PYTHON or any variable set on the command line stops make at once.
+CHECKED_VARS := $(sort PYTHON $(USER_VARS) $(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(v))))
+define newline
+
+
+endef
+# names among $(1) whose value holds a newline (make's $(shell) drops newlines) or another control character
+with_ctrl = $(strip $(foreach v,$(1),$(if $(or $(findstring $(newline),$(value $(v))),$(filter-out 0,$(strip \
+	$(shell printf '%s' $(call q,$(v)) | LC_ALL=C tr -cd '\001-\037\177' | wc -c)))),$(v))))
+BAD_VARS := $(call with_ctrl,$(CHECKED_VARS))
+ifneq ($(BAD_VARS),)
+$(error $(BAD_VARS) contains a newline or another control character; pass the value on one line without control \
+	characters)
+endif
 # opt: "--flag 'value'" when the variable named $(2) is set, else nothing
 opt = $(if $(value $(2)),$(1) $(call q,$(2)))
 

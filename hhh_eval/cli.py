@@ -9,6 +9,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable
+from typing import NoReturn
 
 # subcommand -> (module, function taking the parsed args and returning an exit code)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -28,6 +29,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "power": ("hhh_eval.planning", "cli_power"),
     "sweep": ("hhh_eval.sweep.runner", "cli_sweep"),
 }
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with errors in the house style: one line naming the problem and where the fix is, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
 
 
 def _positive_int(text: str) -> int:
@@ -194,7 +202,7 @@ def _add_sweep_command(sub: argparse._SubParsersAction) -> None:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="hhh-eval",
         description="Evaluate a language model for helpfulness, honesty and harmlessness; "
         "write a report card, compare cards, plot them and gate a release.",
@@ -214,8 +222,22 @@ def _handler(command: str) -> Callable[[argparse.Namespace], int]:
     return getattr(importlib.import_module(module), func)
 
 
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    """Parsed arguments; an unknown option is reported by its subcommand (`hhh-eval run: error: ...`)."""
+    parser = _build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        sub.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _build_parser().parse_args(argv)
+    """Run one subcommand; returns its exit code (2 for bad arguments, with one line on stderr)."""
+    try:
+        args = _parse(argv)
+    except SystemExit as exc:  # argparse's exit after --help (0) or an argument error (2)
+        return exc.code if isinstance(exc.code, int) else 2
     from hhh_eval.errors import UserError
 
     try:

@@ -3,6 +3,7 @@ when a data dir is given, or local files the task names itself (dataset_path jso
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,25 @@ def resolve_data_dir(arg: str | None) -> Path | None:
 def local_file(data_dir: Path, dataset_path: str, config: str | None, split: str) -> Path:
     """The JSONL file that holds one split of a hub dataset in a data dir."""
     return data_dir / "hub" / dataset_path / (config or "default") / f"{split}.jsonl"
+
+
+def check_data_file(path: Path) -> None:
+    """A data-dir split is UTF-8 JSONL of objects; a bad line is a UserError naming the file, line and fix.
+
+    `datasets` would fail on it mid-run with a long traceback, after the run folder was made.
+    """
+    fix = "restore the file from its source (one JSON object per line)"
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if line.strip() and not isinstance(json.loads(line), dict):
+                    raise UserError(f"data file {path}:{lineno} is not a JSON object; {fix}")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"data file {path} is not UTF-8 text (byte {exc.start}); {fix}") from None
+    except json.JSONDecodeError as exc:
+        raise UserError(f"data file {path}:{lineno} is not valid JSON ({exc.msg}; cut short?); {fix}") from None
+    except OSError as exc:
+        raise UserError(f"cannot read data file {path} ({exc.strerror}); {fix}") from None
 
 
 def dataset_config(cfg: dict[str, Any]) -> str | None:

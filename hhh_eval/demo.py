@@ -15,13 +15,16 @@ def demo_model_dir(output_dir: Path) -> Path:
 
 
 def cli_demo(args: argparse.Namespace) -> int:
-    from hhh_eval.pipeline import check_writable
-    from hhh_eval.run_command import config_from_args, finish_cli_run
+    """Check every option first (suite, data dir, judge, policy...), then build the tiny model, then run."""
+    from hhh_eval.pipeline import check_inputs, check_writable
+    from hhh_eval.run_command import check_gate_args, config_from_args, finish_cli_run
     from hhh_eval.tiny_model import build_tiny_model
 
-    check_writable(Path(args.output_dir))
-    model_dir = build_tiny_model(demo_model_dir(Path(args.output_dir)))
     if not (args.data_dir or os.environ.get(DATA_DIR_ENV)):
         args.data_dir = str(tasks_dir() / "demo_data")
+    model_dir = demo_model_dir(Path(os.path.normpath(args.output_dir)))
     config = config_from_args(args, "hf", {"pretrained": str(model_dir), "dtype": "float32"}, demo=True)
+    check_gate_args(args, check_inputs(config).registry)
+    check_writable(Path(args.output_dir))
+    build_tiny_model(model_dir)
     return finish_cli_run(args, config)

@@ -68,13 +68,34 @@ def load_lm(identity: ModelIdentity, settings: GenerationSettings) -> Any:
         raise UserError(f"unknown backend '{identity.backend}' ({exc}); use hf, vllm, local-completions, ...") from None
     except ImportError as exc:  # lm-eval imports a backend's module (and vllm with it) only here
         raise _not_installed(identity.backend, exc) from None
+    extra = {"batch_size": settings.batch_size, **({} if "device" in args else {"device": _device(identity.backend)})}
     try:
-        return cls.create_from_arg_obj(args, {"batch_size": settings.batch_size, "device": _device(identity.backend)})
+        lm = cls.create_from_arg_obj(args, extra)
     except ImportError as exc:  # API backends look for their packages only when constructed
         raise _not_installed(identity.backend, exc) from None
+    except Exception as exc:  # the model's files or args: transformers, safetensors and the hub raise many kinds
+        raise UserError(f"cannot load model '{identity.name}' with backend {identity.backend} "
+                        f"({type(exc).__name__}: {_first_line(exc)}); check --model-args and the model's files") from None
+    check_server(lm)
+    return lm
+
+
+def check_server(lm: Any, timeout: float = 10.0) -> None:
+    """An API backend's server accepts connections (else a UserError naming it); other backends pass."""
+    import socket
+    from urllib.parse import urlsplit
+
+    url = getattr(lm, "base_url", None)
+    if not isinstance(url, str):
+        return
+    parts = urlsplit(url)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        with socket.create_connection((parts.hostname or "", port), timeout=min(timeout, getattr(lm, "timeout", timeout))):
+            pass
     except (OSError, ValueError) as exc:
-        raise UserError(f"cannot load model '{identity.name}' with backend {identity.backend}: "
-                        f"{_first_line(exc)}") from None
+        raise UserError(f"model server {url} failed ({type(exc).__name__}: {_first_line(exc)}); check that it runs "
+                        "and serves this model (base_url= in --model-args), or raise timeout= / max_retries=") from None
 
 
 def _not_installed(backend: str, exc: ImportError) -> UserError:
@@ -215,6 +236,9 @@ def run_task(lm: Any, spec: TaskSpec, data_dir: Path | None, settings: Generatio
                 fewshot_random_seed=settings.seed, task_manager=TaskManager(include_defaults=False),
             )
     except Exception as exc:
+        if type(exc).__name__ == "DatasetGenerationError":  # datasets could not build the split from its files
+            raise UserError(f"cannot load the data of task {spec.name} ({_first_line(exc.__cause__ or exc)}); "
+                            "check its data file (one JSON object per line, the same fields on every line)") from None
         if (failure := _server_failure(exc, lm)) is None:
             raise
         raise failure from None

@@ -16,6 +16,8 @@ from typing import Any
 
 from hhh_eval.errors import UserError
 from hhh_eval.fileio import atomic_write_text, dumps, sha256_file, sha256_text
+from hhh_eval.model_args import check_model_args, parse_kv
+from hhh_eval.paths import plain_name
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
 API_BACKENDS = ("local-completions", "local-chat-completions", "openai-completions", "openai-chat-completions")
@@ -29,6 +31,7 @@ BACKEND_PACKAGES: dict[str, tuple[tuple[str, ...], str]] = {
 # model args that change how fast results come, not what they are
 NON_IDENTITY_ARGS = frozenset({"batch_size", "max_batch_size", "device", "parallelize", "num_concurrent",
                                "max_retries", "timeout", "gpu_memory_utilization", "data_parallel_size"})
+_SLUG_MAX = 100
 _WEIGHT_FILES = ("*.json", "*.safetensors", "*.bin", "*.model", "*.txt", "*.jinja", "*.py", "*.tiktoken")
 CACHE_DIR_ENV = "HHH_EVAL_CACHE_DIR"
 # a file's hash is cached only once its timestamps are this much in the past: a write within the same timestamp
@@ -56,9 +59,16 @@ class ModelIdentity:
 
     @property
     def slug(self) -> str:
-        """A folder name for the model: the hub id or the local folder's name, made filesystem-safe."""
+        """A plain folder name for the model: the hub id or the local folder's name, made filesystem-safe.
+
+        Characters outside letters, digits and . _ - become '--', dot runs one '.', leading dots and dashes go
+        (an API model named '..' is 'model'); a long name is cut and keeps a hash of the whole.
+        """
         base = Path(self.name).name if self.source == "local" else self.name
-        return re.sub(r"[^A-Za-z0-9._-]+", "--", base).strip("-") or "model"
+        slug = re.sub(r"\.{2,}", ".", re.sub(r"[^A-Za-z0-9._-]+", "--", base)).strip(".-") or "model"
+        if len(slug) > _SLUG_MAX:
+            slug = f"{slug[:_SLUG_MAX - 9].rstrip('.-')}-{sha256_text(self.name)[:8]}"
+        return plain_name(slug, "model slug")
 
     def to_card(self, chat_template_sha256: str | None, system_prompt: str | None) -> dict[str, Any]:
         return {"name": self.name, "backend": self.backend, "source": self.source, "revision": self.revision,
@@ -67,14 +77,9 @@ class ModelIdentity:
                 "system_prompt": system_prompt}
 
 
-def parse_model_args(text: str) -> dict[str, Any]:
-    """'a=1,b=x' -> {'a': 1, 'b': 'x'} with lm-eval's own parser (ints, floats, bools converted)."""
-    from lm_eval.utils import simple_parse_args_string
-
-    try:
-        return simple_parse_args_string(text) or {}
-    except (ValueError, IndexError):
-        raise UserError(f"--model-args '{text}' is not a comma-separated list of key=value pairs") from None
+def parse_model_args(text: str, flag: str = "--model-args") -> dict[str, Any]:
+    """'a=1,b=x' -> {'a': 1, 'b': 'x'} (ints, floats, bools converted as lm-eval does); a malformed list is a UserError."""
+    return parse_kv(text, flag)
 
 
 def fingerprint_cache_dir() -> Path:
@@ -162,6 +167,14 @@ def _hub_revision(repo_id: str, revision: str | None) -> str:
         ) from None
 
 
+def _cached_config_dir(repo_id: str, revision: str) -> Path | None:
+    """The HF-cache snapshot folder holding a hub model's config.json, if it is cached."""
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(repo_id, "config.json", revision=revision)
+    return Path(found).parent if isinstance(found, str) else None
+
+
 def install_hint(backend: str) -> str:
     return BACKEND_PACKAGES.get(backend, ((), "install the package named above"))[1]
 
@@ -188,15 +201,18 @@ def resolve_identity(backend: str, model_args: dict[str, Any]) -> ModelIdentity:
         raise UserError("--model-args names no model; pass pretrained=<hub id or path> (or model=<name> for API backends)")
     dtype = str(model_args["dtype"]) if "dtype" in model_args else None
     if backend in API_BACKENDS:
+        check_model_args(backend, model_args, None)
         return ModelIdentity(backend, name, "api", model_args.get("revision"), None, model_args, dtype)
     path = Path(name).expanduser()
     if path.is_dir():
+        check_model_args(backend, model_args, path)
         resolved = str(path.resolve())
         args = {**model_args, "pretrained": resolved}
         return ModelIdentity(backend, resolved, "local", None, fingerprint_dir(path), args, dtype)
     if path.exists() or name.startswith((".", "/", "~")) or not HUB_ID.match(name):
         raise UserError(f"model path '{name}' does not exist (and is not a hub id); pass an existing folder or org/name")
     revision = _hub_revision(name, model_args.get("revision"))
+    check_model_args(backend, model_args, _cached_config_dir(name, revision))
     args = {**model_args, "revision": revision}
     if backend.startswith("vllm") and "tokenizer" not in args:  # vllm reads the tokenizer at main unless told
         args.setdefault("tokenizer_revision", revision)

@@ -196,11 +196,12 @@ def _common_scale(judges: tuple[Judge, Judge]) -> tuple[str, ...]:
 
 def _labels(run_dir: Path, spec: Any, judge: Judge, samples: list[dict[str, Any]], strip: bool) -> list[str | None]:
     """The judge's labels for the run's current answers, in sample order, on the common scale."""
-    from hhh_eval.fileio import read_jsonl
     from hhh_eval.judging import item_key, judge_item, verdicts_path
+    from hhh_eval.rundir import read_verdicts
 
     name = judge.identity.name
-    labels = {r["key"]: r["label"] for r in read_jsonl(verdicts_path(run_dir, spec.name, name))}
+    rejudge = f"hhh-eval judge {run_dir} --judge {name} --force"
+    labels = {k: r["label"] for k, r in read_verdicts(verdicts_path(run_dir, spec.name, name), rejudge).items()}
     keys = [item_key(judge.identity, judge_item(spec, s, strip)) for s in samples]
     if any(k not in labels for k in keys):
         raise UserError(f"verdicts of {name} on {spec.name} are stale (other answers or another version of the judge); "
@@ -251,16 +252,16 @@ def _run_judge_spec(manifest: dict[str, Any], name: str, registry: Any) -> Any:
 
 def cli_judge_agreement(args: argparse.Namespace) -> int:
     """`hhh-eval judge-agreement RUN_DIR --judges A,B`: how two judges' saved verdicts on one run agree."""
-    from hhh_eval.fileio import read_json, read_jsonl
     from hhh_eval.judging import verdicts_path
     from hhh_eval.manifest import run_registry
     from hhh_eval.registry import include_paths
+    from hhh_eval.rundir import read_manifest, read_samples
 
     run_dir = Path(args.run_dir)
     refs = _judge_names(args.judges)
     if not (run_dir / "manifest.json").is_file():
         raise UserError(f"{run_dir} is not a run folder (no manifest.json); pass a folder written by 'hhh-eval run'")
-    manifest = read_json(run_dir / "manifest.json")
+    manifest = read_manifest(run_dir)
     registry = run_registry(manifest, include_paths(args.include_path))
     registry, first = registry.named("judge", refs[0])  # a judge given as a file is known by its name from here on
     registry, second = registry.named("judge", refs[1])
@@ -281,7 +282,7 @@ def cli_judge_agreement(args: argparse.Namespace) -> int:
                         + " and ".join(f"hhh-eval judge {run_dir} --judge {n}" for n in missing))
     results = []
     for task in both:
-        samples = read_jsonl(run_dir / "samples" / f"{task}.jsonl")
+        samples = read_samples(run_dir, manifest, task)
         first, second = (_labels(run_dir, specs[task], j, samples, js.strip_think)
                          for j, js in zip(judges, judge_specs, strict=True))
         results.append(pair_agreement(task, first, second, scale))

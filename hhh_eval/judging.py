@@ -6,9 +6,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from hhh_eval.fileio import atomic_write_jsonl, dumps, read_jsonl, sha256_text
+from hhh_eval.fileio import atomic_write_jsonl, dumps, sha256_text
 from hhh_eval.judges.base import Judge, JudgeIdentity, JudgeItem, Verdict
 from hhh_eval.registry import Registry, TaskSpec, include_paths
+from hhh_eval.rundir import cached_verdicts
 
 UNSCORED_WARN_SHARE = 0.05
 
@@ -46,7 +47,7 @@ def judge_samples(judge: Judge, spec: TaskSpec, samples: list[dict[str, Any]], p
     """Verdicts for every sample; items judged before by the same judge identity are read back, not re-judged."""
     items = [judge_item(spec, s, strip_think) for s in samples]
     keys = [item_key(judge.identity, it) for it in items]
-    cached = {} if force or not path.is_file() else {r["key"]: Verdict.from_json(r) for r in read_jsonl(path)}
+    cached = {} if force or not path.is_file() else {k: Verdict.from_json(r) for k, r in cached_verdicts(path).items()}
     todo = [i for i, k in enumerate(keys) if k not in cached]
     fresh = dict(zip(todo, judge.judge([items[i] for i in todo]), strict=True)) if todo else {}
     verdicts = [fresh[i] if i in fresh else cached[keys[i]] for i in range(len(items))]

@@ -6,6 +6,7 @@ Every name read from a file or an argument (suite, task, judge, run, model slug,
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -22,9 +23,16 @@ def plain_name(name: str, what: str) -> str:
     return name
 
 
+def _within(path: Path, base: Path) -> bool:
+    return path == base or base in path.parents
+
+
 def inside(path: Path, root: Path, what: str = "output") -> Path:
     """`path` when it resolves inside `root` (symlinks followed), else a UserError naming both."""
     resolved, base = Path(path).resolve(), Path(root).resolve()
-    if resolved != base and base not in resolved.parents:
+    if not _within(resolved, base):
+        if _within(Path(os.path.abspath(path)), Path(os.path.abspath(root))):
+            raise UserError(f"{what} path {path} leads outside {root} through a symbolic link; "
+                            "replace the link with a real folder or file")
         raise UserError(f"{what} path {path} lies outside {root}; pass names without '..' or '/'")
     return Path(path)

@@ -15,18 +15,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from hhh_eval.card import SCHEMA_VERSION, Card, ItemScore, TaskResult
-from hhh_eval.datadir import local_file
+from hhh_eval.datadir import check_data_file, local_file
 from hhh_eval.errors import UserError
-from hhh_eval.fileio import atomic_write_json, atomic_write_jsonl, dumps, read_json, read_jsonl, sha256_file, sha256_text
+from hhh_eval.fileio import atomic_write_json, atomic_write_jsonl, dumps, make_folder, sha256_file, sha256_text
 from hhh_eval.generate import GenerationSettings
 from hhh_eval.identity import ModelIdentity, resolve_identity
 from hhh_eval.manifest import (MANIFEST, MANIFEST_VERSION, check_unchanged, judge_sources, run_registry, run_sources,
                                run_suite)
-from hhh_eval.paths import plain_name
+from hhh_eval.model_args import check_gen_kwargs
+from hhh_eval.paths import inside, plain_name
 from hhh_eval.registry import Registry, SuiteSpec, TaskSpec
+from hhh_eval.rundir import read_manifest, read_samples, run_lock, samples_mismatch, samples_record
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,8 @@ def _check_data(specs: tuple[TaskSpec, ...], data_dir: Path | None) -> None:
         if path is not None and not path.is_file():
             where = f"its data_files in {spec.yaml_path}" if spec.data_file else "the data dir"
             raise UserError(f"no data for task {spec.name} ({spec.dataset_path}): expected file {path} ({where})")
+        if path is not None and path.suffix == ".jsonl":
+            check_data_file(path)
 
 
 def check_writable(folder: Path) -> None:
@@ -118,8 +122,19 @@ def check_judge_fits(judge: str, overrides: dict[str, str], specs: Sequence[Task
         raise UserError(f"judge '{judge}' ({kind}) fits none of the run's tasks; pick a judge of kind {kinds}")
 
 
-def plan_run(config: RunConfig) -> RunPlan:
-    """Check every input before anything is written; a problem is a one-line UserError."""
+class _Inputs(NamedTuple):
+    """What a run's inputs resolve to before the model is looked at."""
+
+    registry: Registry
+    suite: SuiteSpec
+    specs: tuple[TaskSpec, ...]
+    derived: tuple[str, ...]
+    judge: str | None
+    run_name: str
+
+
+def check_inputs(config: RunConfig) -> _Inputs:
+    """Check every input but the model (suite, tasks, data, judge, generation settings, run name); writes nothing."""
     registry, suite_name = Registry.build(config.include_paths), None
     if config.suite:
         registry, suite_name = registry.named("suite", config.suite)
@@ -133,8 +148,15 @@ def plan_run(config: RunConfig) -> RunPlan:
     if config.judge:
         registry, judge = registry.named("judge", config.judge)
         check_judge_fits(judge, config.judge_overrides, specs, registry)
+    check_gen_kwargs(config.settings.gen_kwargs, config.backend, {s.output_type for s in specs})
+    return _Inputs(registry, suite, specs, derived, judge, _run_name(config, suite))
+
+
+def plan_run(config: RunConfig) -> RunPlan:
+    """Check every input, then resolve the model; nothing is written, a problem is a one-line UserError."""
+    registry, suite, specs, derived, judge, run_name = check_inputs(config)
     identity = resolve_identity(config.backend, config.model_args)
-    run_dir = config.output_dir / identity.slug / _run_name(config, suite)
+    run_dir = inside(config.output_dir / identity.slug / run_name, config.output_dir, "run folder")
     check_writable(run_dir)
     return RunPlan(config, registry, suite, specs, derived, judge, identity, run_dir)
 
@@ -164,41 +186,43 @@ def samples_path(run_dir: Path, task: str) -> Path:
     return run_dir / "samples" / f"{task}.jsonl"
 
 
-def _pending(plan: RunPlan, manifest: dict[str, Any]) -> dict[TaskSpec, str]:
-    """Unfinished tasks with their keys (a task is finished when its key matches and its samples exist)."""
-    done = manifest.get("generated", {})
-    keys = {s: task_key(plan, s) for s in plan.specs}
-    return {s: k for s, k in keys.items() if plan.config.force or done.get(s.name, {}).get("key") != k
-            or not samples_path(plan.run_dir, s.name).is_file()}
+def _pending(plan: RunPlan, previous: dict[str, Any]) -> dict[TaskSpec, str]:
+    """Unfinished tasks with their keys: a task is finished when its key matches and its samples file is the one
+    the manifest recorded (row count and sha256); a file that does not match is recomputed, with a warning."""
+    done = previous.get("generated", {})
+    pending = {}
+    for spec in plan.specs:
+        key, entry = task_key(plan, spec), done.get(spec.name, {})
+        if plan.config.force or entry.get("key") != key:
+            pending[spec] = key
+        elif why := samples_mismatch(samples_path(plan.run_dir, spec.name), entry):
+            print(f"warning: {samples_path(plan.run_dir, spec.name)} does not match the manifest ({why}); "
+                  f"recomputing {spec.name}", file=sys.stderr)
+            pending[spec] = key
+    return pending
 
 
-def _generate(plan: RunPlan, manifest: dict[str, Any]) -> None:
-    """Run every unfinished task on the model (loaded once); each finished task is saved at once."""
+def _generate(plan: RunPlan, manifest: dict[str, Any], lm: Any, pending: dict[TaskSpec, str]) -> None:
+    """Run every unfinished task on the loaded model; each finished task is saved and recorded at once."""
     from hhh_eval import generate
 
-    pending = _pending(plan, manifest)
-    if not pending:
-        print("all tasks finished earlier: no model calls (use --force to recompute)", file=sys.stderr)
-        return
-    generate.quiet_libraries()
-    lm = generate.load_lm(plan.identity, plan.config.settings)
-    template = generate.chat_template(lm)
-    manifest["model"]["chat_template_sha256"] = sha256_text(template) if template else None
     cache = plan.config.output_dir / ".cache" / plan.identity.sha256 / "responses"
     for i, (spec, key) in enumerate(pending.items(), 1):
         print(f"[{i}/{len(pending)}] {spec.name}: generating", file=sys.stderr)
         start = time.perf_counter()
         out = generate.run_task(lm, spec, plan.config.data_dir, plan.config.settings, cache)
-        atomic_write_jsonl(samples_path(plan.run_dir, spec.name), out.samples)
+        path = inside(samples_path(plan.run_dir, spec.name), plan.run_dir)
+        atomic_write_jsonl(path, out.samples)
         manifest["generated"][spec.name] = {"key": key, "n": len(out.samples), "n_total": out.n_total,
                                             "doc_ids": out.doc_ids, "chat_template_applied": out.chat_template_applied,
-                                            "seconds": round(time.perf_counter() - start, 2)}
+                                            "seconds": round(time.perf_counter() - start, 2),
+                                            **samples_record(path, len(out.samples))}
         atomic_write_json(plan.run_dir / MANIFEST, manifest)
 
 
-def _new_manifest(plan: RunPlan, previous: dict[str, Any]) -> dict[str, Any]:
+def _new_manifest(plan: RunPlan, previous: dict[str, Any], template_sha: str | None) -> dict[str, Any]:
     c = plan.config
-    model = plan.identity.to_card(previous.get("model", {}).get("chat_template_sha256"), c.settings.system_prompt)
+    model = plan.identity.to_card(template_sha, c.settings.system_prompt)
     if c.merge:
         model["merge"] = c.merge
     same_model = previous.get("model", {}).get("identity_sha256") == model["identity_sha256"]
@@ -222,11 +246,11 @@ def _new_manifest(plan: RunPlan, previous: dict[str, Any]) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- judge + score stages
 
-def _judge_task(run_dir: Path, spec: TaskSpec, judge: Any, strip_think: bool, force: bool) -> list[Any]:
+def _judge_task(run_dir: Path, spec: TaskSpec, samples: list[dict[str, Any]], judge: Any, strip_think: bool,
+                force: bool) -> list[Any]:
     from hhh_eval.judging import judge_samples, unscored_warning, verdicts_path
 
-    samples = read_jsonl(samples_path(run_dir, spec.name))
-    path = verdicts_path(run_dir, spec.name, judge.identity.name)
+    path = inside(verdicts_path(run_dir, spec.name, judge.identity.name), run_dir)
     verdicts = judge_samples(judge, spec, samples, path, force=force, strip_think=strip_think)
     if warning := unscored_warning(spec.name, verdicts):
         print(warning, file=sys.stderr)
@@ -264,9 +288,9 @@ def _scored_tasks(run_dir: Path, manifest: dict[str, Any], suite: SuiteSpec, reg
         judges = _judges({j for j in judge_of.values() if j}, manifest, stack, registry)
         for name in manifest["tasks"]:
             spec, gen = specs[name], manifest["generated"][name]
-            samples = read_jsonl(samples_path(run_dir, name))
+            samples = read_samples(run_dir, manifest, name)
             judge_name = judge_of.get(name)
-            verdicts = _judge_task(run_dir, spec, *judges[judge_name], force_judge) if judge_name else None
+            verdicts = _judge_task(run_dir, spec, samples, *judges[judge_name], force_judge) if judge_name else None
             validation = scoring.judge_validation(judges[judge_name][0].identity) if judge_name else None
             rows[name] = scoring.item_scores(spec, samples, verdicts)
             texts[name] = scores_text(rows[name])
@@ -315,7 +339,7 @@ def _write_outputs(run_dir: Path, manifest: dict[str, Any], registry: Registry, 
     card, texts = build_card(run_dir, manifest, registry, force_judge)
     check_card(card)  # before anything is written
     for name, text in texts.items():
-        atomic_write_text(run_dir / "scores" / f"{name}.jsonl", text)
+        atomic_write_text(inside(run_dir / "scores" / f"{name}.jsonl", run_dir), text)
     write_card(card, run_dir)
     write_markdown(card, run_dir)
     manifest.setdefault("sources", {})["judges"] = judge_sources(registry, list(card.judges))
@@ -328,30 +352,61 @@ def run(config: RunConfig) -> tuple[Card, Path]:
     return run_plan(plan_run(config))
 
 
-def run_plan(plan: RunPlan) -> tuple[Card, Path]:
-    """Carry out a checked run: generate what is unfinished, judge, score, write the card."""
+def _previous(plan: RunPlan) -> dict[str, Any]:
+    """The run folder's manifest, checked (nothing when there is none or --force)."""
+    exists = (plan.run_dir / MANIFEST).is_file()
+    return read_manifest(plan.run_dir) if exists and not plan.config.force else {}
+
+
+def _load_model(plan: RunPlan) -> tuple[Any, str | None]:
+    """The evaluated model, loaded (a model that cannot load fails here, before the run folder is made)."""
     from hhh_eval import generate
 
-    config = plan.config
-    path = plan.run_dir / MANIFEST
-    previous = read_json(path) if path.is_file() and not config.force else {}
-    manifest = _new_manifest(plan, previous)
-    plan.run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(path, manifest)
-    _generate(plan, manifest)  # the evaluated model is loaded and released in here
-    generate.free_memory()
-    return _write_outputs(plan.run_dir, manifest, plan.registry, force_judge=config.force), plan.run_dir
+    generate.quiet_libraries()
+    lm = generate.load_lm(plan.identity, plan.config.settings)
+    template = generate.chat_template(lm)
+    return lm, sha256_text(template) if template else None
 
 
-def read_manifest(run_dir: Path) -> dict[str, Any]:
-    """A finished run's manifest; a folder that is no run, or an unfinished run, is a UserError."""
-    path = run_dir / MANIFEST
-    if not path.is_file():
-        raise UserError(f"{run_dir} is not a run folder (no {MANIFEST}); pass a folder written by 'hhh-eval run'")
-    manifest = read_json(path)
+def run_plan(plan: RunPlan) -> tuple[Card, Path]:
+    """Carry out a checked run: generate what is unfinished, judge, score, write the card.
+
+    The model loads before the first write; the run folder is locked while it is written (a folder that does not
+    exist yet is locked once made, after the model loaded)."""
+    from hhh_eval import generate
+
+    with ExitStack() as stack:
+        locked = plan.run_dir.is_dir()
+        if locked:
+            stack.enter_context(run_lock(plan.run_dir))
+        previous = _previous(plan)
+        pending = _pending(plan, previous)
+        if pending:
+            lm, template_sha = _load_model(plan)
+        else:
+            print("all tasks finished earlier: no model calls (use --force to recompute)", file=sys.stderr)
+            lm, template_sha = None, previous.get("model", {}).get("chat_template_sha256")
+        if not locked:
+            make_folder(plan.run_dir)
+            stack.enter_context(run_lock(plan.run_dir))
+            previous = _previous(plan)  # another command may have run meanwhile: its finished tasks count
+            pending = _pending(plan, previous)
+        manifest = _new_manifest(plan, previous, template_sha)
+        atomic_write_json(plan.run_dir / MANIFEST, manifest)
+        if pending:
+            _generate(plan, manifest, lm, pending)
+        lm = None  # release the evaluated model before a judge model loads
+        generate.free_memory()
+        return _write_outputs(plan.run_dir, manifest, plan.registry, force_judge=plan.config.force), plan.run_dir
+
+
+def finished_manifest(run_dir: Path) -> dict[str, Any]:
+    """A finished run's checked manifest; a folder that is no run, or an unfinished run, is a UserError."""
+    manifest = read_manifest(run_dir)
     missing = [t for t in manifest["tasks"] if t not in manifest["generated"]]
     if missing:
-        raise UserError(f"run {run_dir} is unfinished (no answers for {', '.join(missing)}); finish it with its run command first")
+        raise UserError(f"run {run_dir} is unfinished (no answers for {', '.join(missing)}); finish it with its run "
+                        "command first")
     return manifest
 
 
@@ -361,12 +416,14 @@ def rejudge_run(run_dir: Path, judge: str, force: bool = False, overrides: dict[
     is loaded. The run's include paths (and `include`) are searched for its tasks and the judge."""
     from hhh_eval.summary import print_summary
 
-    manifest = read_manifest(run_dir)
+    manifest = finished_manifest(run_dir)
     registry = run_registry(manifest, include)
     check_unchanged(registry, manifest)
     registry, judge = registry.named("judge", judge)
     check_judge_fits(judge, overrides or {}, [registry.tasks[t] for t in manifest["tasks"]], registry)
-    manifest["judge"], manifest["judge_overrides"] = judge, overrides or {}
-    card = _write_outputs(run_dir, manifest, registry, force_judge=force)
+    with run_lock(run_dir):
+        manifest = finished_manifest(run_dir)  # as it is now that no other command writes the folder
+        manifest["judge"], manifest["judge_overrides"] = judge, overrides or {}
+        card = _write_outputs(run_dir, manifest, registry, force_judge=force)
     print_summary(card, run_dir)
     return card

@@ -496,8 +496,7 @@ def write_plots(cards: Sequence[Card], out: Path, x: Sequence[str] | None = None
     if unknown:
         raise UserError(f"unknown task(s) for --tasks: {', '.join(unknown)}; known: {', '.join(known)}")
     files = render_all(cards, x, x_label, tasks)
-    out.mkdir(parents=True, exist_ok=True)
-    for name, data in files.items():
+    for name, data in files.items():  # atomic_write_bytes makes the folder (or names why it cannot)
         atomic_write_bytes(out / name, data)
     return [out / name for name in files]
 

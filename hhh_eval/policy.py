@@ -13,6 +13,7 @@ from yaml.constructor import ConstructorError
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from hhh_eval.errors import UserError
+from hhh_eval.fileio import read_text
 from hhh_eval.registry import Registry, policy_file
 
 Axis = Literal["helpfulness", "honesty", "harmlessness"]
@@ -146,11 +147,7 @@ def _error_line(err: Any) -> str:
 
 
 def _read_yaml(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UserError(f"cannot read policy {path} ({exc.strerror}); "
-                        "pass a policy YAML such as tasks/policies/release.yaml") from None
+    text = read_text(path, "policy", "pass a policy YAML file, or a policy name such as release")
     try:
         return yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:

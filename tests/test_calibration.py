@@ -36,25 +36,30 @@ def _truth(shift: float) -> tuple[float, float]:
     return rms, float(np.abs(total).sum() / conf.size)
 
 
+def _cell(shift: float, n: int, truths: tuple[float, float]) -> tuple[float, float]:
+    """Coverage of the card's interval of the RMS calibration error, and of the plug-in ECE's percentile bootstrap
+    (the interval it replaces), over REPS samples (the same bootstrap weights for both)."""
+    rng = np.random.default_rng([int(shift * 1000), n])
+    hits = ece_hits = 0
+    for rep in range(REPS):
+        p = _draw(rng, n, shift)
+        iv = stats.corpus_interval("rms_calibration_error", p, seed=rep, n_boot=N_BOOT)
+        assert iv.low <= iv.value <= iv.high  # the reported value always lies inside its interval
+        hits += iv.low <= truths[0] <= iv.high
+        w = stats.Clusters.singletons(n).bootstrap_weights(np.random.default_rng(rep), N_BOOT)
+        lo, hi = np.quantile(stats.corpus.ece(w, p), [0.025, 0.975])
+        ece_hits += lo <= truths[1] <= hi
+    return hits / REPS, ece_hits / REPS
+
+
 def test_rms_calibration_error_interval_covers_the_truth():
     cells, ece_cells = {}, {}
     for shift in SHIFTS:
-        rms_truth, ece_truth = _truth(shift)
+        truths = _truth(shift)
         for n in SIZES:
-            rng = np.random.default_rng([int(shift * 1000), n])
-            hits = ece_hits = inside = 0
-            for rep in range(REPS):
-                p = _draw(rng, n, shift)
-                iv = stats.corpus_interval("rms_calibration_error", p, seed=rep, n_boot=N_BOOT)
-                hits += iv.low <= rms_truth <= iv.high
-                inside += iv.low <= iv.value <= iv.high
-                w = stats.Clusters.singletons(n).bootstrap_weights(np.random.default_rng(rep), N_BOOT)
-                lo, hi = np.quantile(stats.corpus.ece(w, p), [0.025, 0.975])  # the interval this one replaces
-                ece_hits += lo <= ece_truth <= hi
-            assert inside == REPS  # the reported value always lies inside its interval
-            cells[(shift, n)], ece_cells[(shift, n)] = hits / REPS, ece_hits / REPS
-            print(f"miscalibration {shift:.2f} n={n}: RMS CE coverage {hits / REPS:.3f} "
-                  f"(plug-in ECE percentile bootstrap {ece_hits / REPS:.3f}); truth RMS {rms_truth:.4f}")
+            cells[(shift, n)], ece_cells[(shift, n)] = _cell(shift, n, truths)
+            print(f"miscalibration {shift:.2f} n={n}: RMS CE coverage {cells[(shift, n)]:.3f} "
+                  f"(plug-in ECE percentile bootstrap {ece_cells[(shift, n)]:.3f}); truth RMS {truths[0]:.4f}")
     worst = min(cells, key=cells.get)
     print(f"worst cell: miscalibration {worst[0]} n={worst[1]} coverage {cells[worst]:.3f} ({REPS} reps per cell)")
     assert min(cells.values()) >= 0.92

@@ -76,10 +76,9 @@ def test_data_dir_without_hub_layout(tmp_path: Path, tiny_model: Path, capsys: p
 
 @pytest.mark.parametrize("limit", ["0", "-3", "ten"])
 def test_bad_limit(tmp_path: Path, tiny_model: Path, limit: str, capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exc:
-        main(_run_args(tmp_path / "o", tiny_model, "--limit", limit))
-    assert exc.value.code == 2
-    assert "--limit" in capsys.readouterr().err
+    assert main(_run_args(tmp_path / "o", tiny_model, "--limit", limit)) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--limit" in err and err.endswith("see hhh-eval run --help"), err
     assert not (tmp_path / "o").exists()
 
 
@@ -104,10 +103,12 @@ def test_trust_remote_code_is_off_unless_asked(monkeypatch: pytest.MonkeyPatch, 
         def create_from_arg_obj(cls, args: dict, extra: dict) -> None:
             seen.append(args)
 
+    identities = [resolve_identity("hf", {"pretrained": str(tiny_model)}),
+                  resolve_identity("hf", {"pretrained": str(tiny_model), "trust_remote_code": True})]
     monkeypatch.setattr("lm_eval.api.registry.get_model", lambda name: FakeModel)
     settings = generate.GenerationSettings(None, 0, "1", None, None)
-    generate.load_lm(resolve_identity("hf", {"pretrained": str(tiny_model)}), settings)
-    generate.load_lm(resolve_identity("hf", {"pretrained": str(tiny_model), "trust_remote_code": True}), settings)
+    for identity in identities:
+        generate.load_lm(identity, settings)
     assert [a["trust_remote_code"] for a in seen] == [False, True]
 
 

@@ -43,3 +43,11 @@ def test_help_lists_the_everyday_targets() -> None:
     out = subprocess.run(["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True, timeout=30).stdout
     for target in ("make eval", "make test", "make bench", "make bench-compare", "POLICY"):
         assert target in out
+
+
+def test_printable_values_pass_the_control_character_check(tmp_path: Path) -> None:
+    """Only control characters stop make (bad_inputs.yaml has those cases): Unicode, spaces and quotes pass."""
+    model = "組織/모델-ü é \"q\" 'a'\\b"
+    argv = _make_argv(tmp_path, f"MODEL={model}", "TASKS=a, b")
+    assert argv[argv.index("--model-args") + 1] == f"pretrained={model}"
+    assert argv[argv.index("--tasks") + 1] == "a, b"

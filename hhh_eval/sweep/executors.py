@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from hhh_eval.errors import UserError
 from hhh_eval.fileio import atomic_write_text
-from hhh_eval.pipeline import RunConfig, plan_run, run
+from hhh_eval.pipeline import RunConfig, plan_run, run_plan
 from hhh_eval.sweep.merge import MergeProvenance, MergeRecipe, build_merge
 from hhh_eval.sweep.points import with_merge
 from hhh_eval.sweep.spec import ResourcesSpec
@@ -89,8 +89,8 @@ def run_point(task: PointTask) -> PointResult:
             path, record = build_merge(task.merge, task.merges_dir)
             config = with_merge(config, path, record)
         plan = plan_run(config)
-        key = point_key(plan, tasks_tree_sha(plan.tasks_root))
-        _, run_dir = run(config)
+        key = point_key(plan, tasks_tree_sha((plan.registry.shipped, *plan.registry.include_paths)))
+        _, run_dir = run_plan(plan)
     return PointResult(task.name, True, time.perf_counter() - start, run_dir, key, plan.identity.name, record)
 
 

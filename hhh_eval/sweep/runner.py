@@ -16,7 +16,7 @@ from hhh_eval.errors import UserError
 from hhh_eval.paths import inside, plain_name
 from hhh_eval.pipeline import RunConfig, check_writable, plan_run
 from hhh_eval.policy import Policy, load_policy
-from hhh_eval.registry import load_suite, select_tasks, tasks_dir
+from hhh_eval.registry import Registry
 from hhh_eval.sweep.executors import LocalExecutor, PointResult, PointTask, RayExecutor, require_ray
 from hhh_eval.sweep.merge import MergeProvenance, MergeRecipe, check_recipe, merged_path, provenance, require_mergekit
 from hhh_eval.sweep.points import SweepPoint, default_x, expand_points, run_config, with_merge
@@ -34,7 +34,8 @@ class SweepOptions:
     ray_num_cpus: int | None = None
     output_dir: Path = Path("results")
     force: bool = False
-    policy: Path | None = None
+    policy: str | None = None  # a policy name or YAML file
+    include_paths: tuple[Path, ...] = ()  # folders laid out like tasks/ with the user's own definitions
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class SweepPlan:
     sweep_dir: Path
     merges_dir: Path
     policy: Policy | None
+    registry: Registry
 
 
 def plan_sweep(path: Path, options: SweepOptions) -> SweepPlan:
@@ -58,18 +60,18 @@ def plan_sweep(path: Path, options: SweepOptions) -> SweepPlan:
     sweep_dir = inside(options.output_dir / "sweeps" / plain_name(spec.name, "sweep name"), options.output_dir)
     check_writable(sweep_dir)
     points = expand_points(spec)
-    configs = {p.name: run_config(spec, p, sweep_dir, options.force) for p in points}
-    suite = load_suite(spec.suite)
-    tasks = select_tasks(suite, spec.tasks)
+    registry = Registry.build(options.include_paths)
+    configs = {p.name: run_config(spec, p, sweep_dir, options.force, options.include_paths) for p in points}
+    suite, tasks = registry.select(spec.suite, spec.tasks)
     unknown = [t for t in spec.trend_tasks if t not in tasks]
     if unknown:
         raise UserError(f"trend_tasks names {', '.join(unknown)}, not among the sweep's tasks ({', '.join(tasks)})")
-    policy = load_policy(options.policy) if options.policy else None
+    policy = load_policy(options.policy, registry) if options.policy else None
     want = policy.suite if policy else None
     if want and (want.name != suite.name or want.version not in (None, suite.version)):
         raise UserError(f"policy {policy.name} is for suite {want.name}" + (f" v{want.version}" if want.version else "")
                         + f", the sweep runs {suite.name} v{suite.version}; use a policy written for that suite")
-    return SweepPlan(spec, sha, points, configs, sweep_dir, options.output_dir / ".cache" / "merges", policy)
+    return SweepPlan(spec, sha, points, configs, sweep_dir, options.output_dir / ".cache" / "merges", policy, registry)
 
 
 def _merged_folder(plan: SweepPlan, recipe: MergeRecipe) -> tuple[Path, MergeProvenance] | None:
@@ -100,7 +102,7 @@ def initial_state(plan: SweepPlan, path: Path, executor: str, force: bool) -> Sw
     """Every point, done where an earlier run finished it under the same key and its card is still there."""
     previous = load_state(plan.sweep_dir)
     earlier = {p.name: p for p in previous.points} if previous else {}
-    tree_sha = tasks_tree_sha(tasks_dir()) if earlier else ""
+    tree_sha = tasks_tree_sha((plan.registry.shipped, *plan.registry.include_paths)) if earlier else ""
     points = []
     for point in plan.points:
         old = earlier.get(point.name)
@@ -188,16 +190,15 @@ def exit_code(state: SweepState) -> int:
 
 
 def cli_sweep(args: argparse.Namespace) -> int:
+    from hhh_eval.registry import include_paths
+
     options = SweepOptions(executor=args.executor, ray_address=args.ray_address, ray_num_cpus=args.ray_num_cpus,
-                           output_dir=Path(args.output_dir), force=args.force,
-                           policy=Path(args.policy) if args.policy else None)
+                           output_dir=Path(args.output_dir), force=args.force, policy=args.policy,
+                           include_paths=include_paths(args.include_path))
     if (args.ray_address or args.ray_num_cpus) and args.executor != "ray":
         raise UserError("--ray-address and --ray-num-cpus are for --executor ray; add --executor ray")
     if args.ray_address and args.ray_num_cpus:
         raise UserError("--ray-num-cpus sizes the local Ray started without --ray-address; drop one of them")
-    if options.policy and not options.policy.is_file():
-        raise UserError(f"policy file {options.policy} not found; pass an existing YAML such as "
-                        "tasks/policies/release.yaml")
     state, sweep_dir = run_sweep(args.sweep_file, options)
     print("\n".join(summary_lines(state, sweep_dir)))
     return exit_code(state)

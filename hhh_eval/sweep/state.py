@@ -7,6 +7,8 @@ version of hhh-eval) makes the point run again; the run itself then resumes what
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import json
 import sys
 from datetime import datetime, timezone
@@ -95,10 +97,14 @@ def load_state(sweep_dir: Path) -> SweepState | None:
         return None
 
 
-def tasks_tree_sha(root: Path) -> str:
-    """Hash of every shipped task, suite, judge and policy file (file hashes from the fingerprint cache)."""
-    files = sorted(f for f in root.rglob("*") if f.is_file() and "__pycache__" not in f.parts)
-    return sha256_text(dumps([[str(f.relative_to(root)), cached_sha256(f)] for f in files]))
+def tasks_tree_sha(roots: Sequence[Path]) -> str:
+    """Hash of every task, suite, judge and policy file, shipped and in the include paths (file hashes from the
+    fingerprint cache)."""
+    listing = []
+    for root in roots:
+        files = sorted(f for f in root.rglob("*") if f.is_file() and "__pycache__" not in f.parts)
+        listing.append([str(root), [[str(f.relative_to(root)), cached_sha256(f)] for f in files]])
+    return sha256_text(dumps(listing))
 
 
 def point_key(plan: RunPlan, tree_sha: str) -> str:
