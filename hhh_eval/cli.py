@@ -83,6 +83,8 @@ def _add_eval_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
                    help="metadata for plots and comparisons, e.g. step=2000 (repeatable)")
     p.add_argument("--force", action="store_true", help="recompute finished stages instead of resuming")
+    p.add_argument("--quiet", action="store_true", help="no progress view: only warnings, errors and the summary")
+    p.add_argument("--verbose", action="store_true", help="lm-eval's own progress bars instead of the run's view")
     p.add_argument("--policy", help="release policy name (policies/ folders) or YAML file: run the gate on the new "
                    "card; exit 1 when it fails")
     p.add_argument("--baseline", help="baseline card or run folder for the policy's non-inferiority checks")

@@ -37,11 +37,13 @@ class TaskOutput:
 
 
 def quiet_libraries() -> None:
-    """Keep lm-eval's request progress bars; silence its info logs and datasets' per-split bars."""
+    """Silence lm-eval's info logs and datasets' per-split bars (lm-eval's request bars: hhh_eval/progress.py)."""
     import datasets
+    from transformers.utils import logging as transformers_logging
 
     datasets.disable_progress_bars()
     datasets.logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()  # "Loading weights" and the like
     for name in ("lm_eval", "lm-eval", "transformers", "httpx"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
@@ -212,16 +214,33 @@ def _server_failure(exc: Exception, lm: Any) -> UserError | None:
                      "serves this model, or raise timeout= / max_retries= in --model-args")
 
 
-def run_task(lm: Any, spec: TaskSpec, data_dir: Path | None, settings: GenerationSettings,
-             cache_path: Path) -> TaskOutput:
-    """Run one task (the documents choose_docs picks) through lm-eval's simple_evaluate on a loaded model."""
+@dataclass(frozen=True)
+class PreparedTask:
+    """A task with its dataset loaded and its documents chosen, ready to run."""
+
+    spec: TaskSpec
+    task: Any  # lm-eval's Task
+    doc_ids: list[int] | None  # None: every document
+
+    @property
+    def n_items(self) -> int:
+        return len(self.task.eval_docs) if self.doc_ids is None else len(self.doc_ids)
+
+
+def prepare_task(spec: TaskSpec, data_dir: Path | None, settings: GenerationSettings) -> PreparedTask:
+    """Load a task's dataset and choose its documents (checks the task's fields on the data); no model call."""
+    task = build_task(spec, data_dir)
+    return PreparedTask(spec, task, choose_docs(spec, task.eval_docs, settings))
+
+
+def run_task(lm: Any, prepared: PreparedTask, settings: GenerationSettings, cache_path: Path) -> TaskOutput:
+    """Run one prepared task through lm-eval's simple_evaluate on a loaded model."""
     from unittest import mock
 
     from lm_eval import simple_evaluate
     from lm_eval.tasks import TaskManager
 
-    task = build_task(spec, data_dir)
-    doc_ids = choose_docs(spec, task.eval_docs, settings)
+    spec, task, doc_ids = prepared.spec, prepared.task, prepared.doc_ids
     use_chat = spec.output_type == "generate_until" and uses_chat_format(lm)
     # lm-eval records the git hash of the current folder (noise on stderr outside a repo); the card has ours
     no_git = mock.patch("lm_eval.evaluator.get_git_commit_hash", return_value=None)

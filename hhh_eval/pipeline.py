@@ -13,22 +13,22 @@ import time
 from contextlib import ExitStack
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from hhh_eval.card import SCHEMA_VERSION, Card, ItemScore, TaskResult
+from hhh_eval.card import Card
 from hhh_eval.datadir import check_data_file, local_file
 from hhh_eval.errors import UserError
 from hhh_eval.fileio import atomic_write_json, atomic_write_jsonl, dumps, make_folder, sha256_file, sha256_text
 from hhh_eval.generate import GenerationSettings
 from hhh_eval.identity import ModelIdentity, resolve_identity
-from hhh_eval.manifest import (MANIFEST, MANIFEST_VERSION, check_unchanged, judge_sources, run_registry, run_sources,
-                               run_suite)
+from hhh_eval.manifest import MANIFEST, MANIFEST_VERSION, check_unchanged, run_registry, run_sources
 from hhh_eval.model_args import check_gen_kwargs
 from hhh_eval.paths import inside, plain_name
 from hhh_eval.registry import Registry, SuiteSpec, TaskSpec
-from hhh_eval.rundir import read_manifest, read_samples, run_lock, samples_mismatch, samples_record
+from hhh_eval.progress import Mode, RunProgress, default_mode
+from hhh_eval.rundir import read_manifest, run_lock, samples_mismatch, samples_record, settings_changes
+from hhh_eval.score_stage import write_outputs
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,8 @@ class RunConfig:
     labels: dict[str, str | float] = field(default_factory=dict)
     demo: bool = False
     merge: dict[str, Any] | None = None  # a merged model's provenance (method, inputs, weights, mergekit version)
+    replace: bool = False  # a finished run of other settings in the run folder may be replaced (sweeps say so)
+    progress: Mode | None = None  # hhh_eval.progress: bar, lines, quiet or lm-eval (default: by the terminal)
 
 
 @dataclass(frozen=True)
@@ -202,15 +204,21 @@ def _pending(plan: RunPlan, previous: dict[str, Any]) -> dict[TaskSpec, str]:
     return pending
 
 
-def _generate(plan: RunPlan, manifest: dict[str, Any], lm: Any, pending: dict[TaskSpec, str]) -> None:
+def _generate(plan: RunPlan, manifest: dict[str, Any], lm: Any, pending: dict[TaskSpec, str],
+              progress: RunProgress) -> None:
     """Run every unfinished task on the loaded model; each finished task is saved and recorded at once."""
     from hhh_eval import generate
 
     cache = plan.config.output_dir / ".cache" / plan.identity.sha256 / "responses"
-    for i, (spec, key) in enumerate(pending.items(), 1):
-        print(f"[{i}/{len(pending)}] {spec.name}: generating", file=sys.stderr)
+    prepared = {spec: generate.prepare_task(spec, plan.config.data_dir, plan.config.settings) for spec in pending}
+    progress.task_items.update({spec.name: p.n_items for spec, p in prepared.items()})
+    progress.total = sum(progress.task_items.values())
+    for spec, key in pending.items():
         start = time.perf_counter()
-        out = generate.run_task(lm, spec, plan.config.data_dir, plan.config.settings, cache)
+        progress.start_task(spec.name)
+        with progress.lm_eval_bars():
+            out = generate.run_task(lm, prepared[spec], plan.config.settings, cache)
+        progress.finish_task(time.perf_counter() - start)
         path = inside(samples_path(plan.run_dir, spec.name), plan.run_dir)
         atomic_write_jsonl(path, out.samples)
         manifest["generated"][spec.name] = {"key": key, "n": len(out.samples), "n_total": out.n_total,
@@ -242,109 +250,6 @@ def _new_manifest(plan: RunPlan, previous: dict[str, Any], template_sha: str | N
         "command": shlex.join(["hhh-eval", *sys.argv[1:]]),
         "generated": previous.get("generated", {}) if same_model else {},
     }
-
-
-# ---------------------------------------------------------------- judge + score stages
-
-def _judge_task(run_dir: Path, spec: TaskSpec, samples: list[dict[str, Any]], judge: Any, strip_think: bool,
-                force: bool) -> list[Any]:
-    from hhh_eval.judging import judge_samples, unscored_warning, verdicts_path
-
-    path = inside(verdicts_path(run_dir, spec.name, judge.identity.name), run_dir)
-    verdicts = judge_samples(judge, spec, samples, path, force=force, strip_think=strip_think)
-    if warning := unscored_warning(spec.name, verdicts):
-        print(warning, file=sys.stderr)
-    return verdicts
-
-
-def _judges(names: set[str], manifest: dict[str, Any], stack: ExitStack,
-            registry: Registry) -> dict[str, tuple[Any, bool]]:
-    """Each judge of the run built once (model judges load their model once, in a session): name -> (judge, strip)."""
-    from hhh_eval.judges.specs import build_judge, load_judge_spec, with_overrides
-
-    judges = {}
-    for name in sorted(names):
-        spec = load_judge_spec(name, registry=registry)
-        if name == manifest["judge"]:
-            spec = with_overrides(spec, manifest.get("judge_overrides", {}))
-        judge = build_judge(spec)
-        if hasattr(judge, "session"):
-            stack.enter_context(judge.session())
-        judges[name] = (judge, spec.strip_think)
-    return judges
-
-
-def _scored_tasks(run_dir: Path, manifest: dict[str, Any], suite: SuiteSpec, registry: Registry, force_judge: bool
-                  ) -> tuple[dict[str, TaskResult], dict[str, list[ItemScore]], dict[str, str], dict[str, Any]]:
-    """Task results, per-item score rows and their files' text, and judge identities of the generated tasks."""
-    from hhh_eval import scoring
-    from hhh_eval.card.io import scores_text
-    from hhh_eval.judging import judge_name_for
-
-    specs, seed = registry.tasks, manifest["run"]["seed"]
-    judge_of = {n: judge_name_for(specs[n], manifest["judge"], registry) for n in manifest["tasks"] if specs[n].judged}
-    tasks, rows, texts = {}, {}, {}
-    with ExitStack() as stack:
-        judges = _judges({j for j in judge_of.values() if j}, manifest, stack, registry)
-        for name in manifest["tasks"]:
-            spec, gen = specs[name], manifest["generated"][name]
-            samples = read_samples(run_dir, manifest, name)
-            judge_name = judge_of.get(name)
-            verdicts = _judge_task(run_dir, spec, samples, *judges[judge_name], force_judge) if judge_name else None
-            validation = scoring.judge_validation(judges[judge_name][0].identity) if judge_name else None
-            rows[name] = scoring.item_scores(spec, samples, verdicts)
-            texts[name] = scores_text(rows[name])
-            tasks[name] = scoring.task_result(
-                spec, _suite_entry(suite, name), rows[name], n_total=gen["n_total"],
-                fingerprint=scoring.items_fingerprint(samples), judge=judge_name, limit=manifest["run"]["limit"],
-                chat_applied=gen["chat_template_applied"], seed=seed, scores_sha256=sha256_text(texts[name]),
-                validation=validation)
-    return tasks, rows, texts, {name: judge.identity.to_json() for name, (judge, _) in judges.items()}
-
-
-def _suite_entry(suite: SuiteSpec, task: str) -> Any:
-    return next(e for entries in suite.axes.values() for e in entries if e.task == task)
-
-
-def build_card(run_dir: Path, manifest: dict[str, Any], registry: Registry,
-               force_judge: bool = False) -> tuple[Card, dict[str, str]]:
-    """Judge what needs judging and build the card and each task's scores file text from the run folder alone."""
-    from hhh_eval import scoring
-    from hhh_eval.card.io import scores_text
-    from hhh_eval.provenance import harness_info
-
-    suite = run_suite(registry, manifest)
-    tasks, rows, texts, judges = _scored_tasks(run_dir, manifest, suite, registry, force_judge)
-    derived, seed = registry.derived, manifest["run"]["seed"]
-    for name in manifest.get("derived", []):
-        spec = derived[name]
-        rows[name] = scoring.derived_rows(spec, rows)
-        texts[name] = scores_text(rows[name])
-        tasks[name] = scoring.derived_result(spec, _suite_entry(suite, name), rows[name], tasks, seed,
-                                             sha256_text(texts[name]))
-    card = Card(schema_version=SCHEMA_VERSION, created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                harness=harness_info(), model=manifest["model"], run=manifest["run"],
-                suite={"name": suite.name, "version": suite.version}, judges=judges, tasks=tasks,
-                axes=scoring.axis_results(suite, tasks, rows, seed))
-    return card, texts
-
-
-def _write_outputs(run_dir: Path, manifest: dict[str, Any], registry: Registry, force_judge: bool = False) -> Card:
-    """Scores first, then the card that records their hashes (a card is never read with other scores), the report,
-    and the manifest with the judges' sources."""
-    from hhh_eval.card import check_card, write_card
-    from hhh_eval.fileio import atomic_write_text
-    from hhh_eval.report import write_markdown
-
-    card, texts = build_card(run_dir, manifest, registry, force_judge)
-    check_card(card)  # before anything is written
-    for name, text in texts.items():
-        atomic_write_text(inside(run_dir / "scores" / f"{name}.jsonl", run_dir), text)
-    write_card(card, run_dir)
-    write_markdown(card, run_dir)
-    manifest.setdefault("sources", {})["judges"] = judge_sources(registry, list(card.judges))
-    atomic_write_json(run_dir / MANIFEST, manifest)
-    return card
 
 
 def run(config: RunConfig) -> tuple[Card, Path]:
@@ -380,6 +285,10 @@ def run_plan(plan: RunPlan) -> tuple[Card, Path]:
         if locked:
             stack.enter_context(run_lock(plan.run_dir))
         previous = _previous(plan)
+        if previous and not plan.config.replace and (changes := settings_changes(
+                previous, _new_manifest(plan, previous, None))):
+            raise UserError(f"{plan.run_dir} holds a run with other settings ({'; '.join(changes[:3])}); pass "
+                            "--run-name NAME to keep both, or --force to replace it")
         pending = _pending(plan, previous)
         if pending:
             lm, template_sha = _load_model(plan)
@@ -393,11 +302,13 @@ def run_plan(plan: RunPlan) -> tuple[Card, Path]:
             pending = _pending(plan, previous)
         manifest = _new_manifest(plan, previous, template_sha)
         atomic_write_json(plan.run_dir / MANIFEST, manifest)
+        progress = RunProgress({}, plan.config.progress or default_mode())
         if pending:
-            _generate(plan, manifest, lm, pending)
+            _generate(plan, manifest, lm, pending, progress)
         lm = None  # release the evaluated model before a judge model loads
         generate.free_memory()
-        return _write_outputs(plan.run_dir, manifest, plan.registry, force_judge=plan.config.force), plan.run_dir
+        progress.note("judging and scoring")
+        return write_outputs(plan.run_dir, manifest, plan.registry, force_judge=plan.config.force), plan.run_dir
 
 
 def finished_manifest(run_dir: Path) -> dict[str, Any]:
@@ -424,6 +335,6 @@ def rejudge_run(run_dir: Path, judge: str, force: bool = False, overrides: dict[
     with run_lock(run_dir):
         manifest = finished_manifest(run_dir)  # as it is now that no other command writes the folder
         manifest["judge"], manifest["judge_overrides"] = judge, overrides or {}
-        card = _write_outputs(run_dir, manifest, registry, force_judge=force)
+        card = write_outputs(run_dir, manifest, registry, force_judge=force)
     print_summary(card, run_dir)
     return card

@@ -15,6 +15,7 @@ from hhh_eval.generate import GenerationSettings
 from hhh_eval.identity import parse_model_args
 from hhh_eval.model_args import check_run_model_args, parse_gen_kwargs
 from hhh_eval.pipeline import RunConfig, plan_run, run_plan
+from hhh_eval.progress import default_mode
 from hhh_eval.registry import Registry, include_paths
 
 
@@ -63,6 +64,7 @@ def config_from_args(args: argparse.Namespace, backend: str, model_args: dict[st
         judge=args.judge, judge_overrides=judge_overrides(args), include_paths=include_paths(args.include_path),
         data_dir=resolve_data_dir(args.data_dir), output_dir=Path(os.path.normpath(args.output_dir)),
         run_name=args.run_name, settings=settings, force=args.force, labels=_parse_labels(args.label), demo=demo,
+        progress=default_mode(args.quiet, args.verbose),
     )
 
 

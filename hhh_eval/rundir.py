@@ -153,3 +153,26 @@ def cached_verdicts(path: Path) -> dict[str, dict[str, Any]]:
     except UserError as exc:
         print(f"warning: {str(exc).rstrip('; ')}; judging its items again", file=sys.stderr)
         return {}
+
+
+def _settings(manifest: dict[str, Any]) -> dict[str, Any]:
+    """What defines a run's results besides its folder: the model, suite, tasks, judge, data and settings."""
+    run, model = manifest.get("run", {}), manifest.get("model", {})
+    return {"model": model.get("identity_sha256"), "suite": manifest.get("suite"),
+            "tasks": sorted(manifest.get("tasks", [])), "judge": manifest.get("judge"),
+            "judge overrides": manifest.get("judge_overrides") or {}, "data dir": manifest.get("data_dir"),
+            "include paths": manifest.get("include_paths") or [], "seed": run.get("seed"), "limit": run.get("limit"),
+            "limit mode": manifest.get("limit_mode"), "gen kwargs": run.get("gen_kwargs"),
+            "system prompt": model.get("system_prompt")}
+
+
+def settings_changes(previous: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """How a new run's settings differ from the run already in the folder ('seed 7, was 1234'), empty if alike."""
+    old, now = _settings(previous), _settings(new)
+    return [f"{key} {_short(now[key])}, was {_short(old[key])}" for key in now if now[key] != old[key]]
+
+
+def _short(value: Any) -> str:
+    text = "none" if value is None else str(value)
+    return text if len(text) <= 40 else text[:12] + "..."
+

@@ -9,6 +9,12 @@ import pytest
 
 from hhh_eval.tiny_model import build_tiny_model
 
+DATA_DIR_ENV = "HHH_EVAL_DATA_DIR"
+# A relative data dir (the README's `HHH_EVAL_DATA_DIR=../shared/data make test`) means relative to where the tests
+# were started; tests that change folder or start subprocesses elsewhere must see the same folder.
+if os.environ.get(DATA_DIR_ENV):
+    os.environ[DATA_DIR_ENV] = str(Path(os.environ[DATA_DIR_ENV]).expanduser().resolve())
+
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -19,7 +25,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """The real datasets in hub layout (CI sets HHH_EVAL_DATA_DIR=../shared/data)."""
-    raw = os.environ.get("HHH_EVAL_DATA_DIR")
+    raw = os.environ.get(DATA_DIR_ENV)
     if not raw:
         pytest.skip("HHH_EVAL_DATA_DIR is not set: real-data tests need the datasets in hub layout (see README)")
     path = Path(raw).resolve()

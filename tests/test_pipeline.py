@@ -92,7 +92,7 @@ def test_interrupted_run_resumes_only_unfinished_tasks(tmp_path: Path, tiny_mode
     (run_dir / "manifest.json").write_text(__import__("json").dumps(manifest))
     ran: list[str] = []
     real_run_task = generate.run_task
-    monkeypatch.setattr(generate, "run_task", lambda lm, spec, *a: ran.append(spec.name) or real_run_task(lm, spec, *a))
+    monkeypatch.setattr(generate, "run_task", lambda lm, task, *a: ran.append(task.spec.name) or real_run_task(lm, task, *a))
     assert _run(tmp_path, tiny_model, "--data-dir", str(data_dir)) == 0
     assert ran == ["truthfulqa_mc2"]
 

@@ -109,7 +109,7 @@ def run_config(spec: SweepSpec, point: SweepPoint, sweep_dir: Path, force: bool,
         backend=spec.backend, model_args=with_model(spec.backend, spec.model_args | point.model_args, point.model),
         suite=spec.suite, tasks=tuple(spec.tasks) if spec.tasks else None, judge=spec.judge,
         judge_overrides=overrides, include_paths=include, data_dir=resolve_data_dir(spec.data_dir), output_dir=sweep_dir,
-        run_name=point.name, settings=settings, force=force, labels=point.labels)
+        run_name=point.name, settings=settings, force=force, labels=point.labels, replace=True)
 
 
 def with_model(backend: str, model_args: dict[str, Any], model: str | None) -> dict[str, Any]:
