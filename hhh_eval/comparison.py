@@ -24,8 +24,9 @@ import numpy as np
 from hhh_eval.card import Card
 from hhh_eval.runs import RunData, TaskScores
 from hhh_eval.scoring.axes import N_BOOT_CORRELATION, linked_groups
-from hhh_eval.stats import (CORPUS_METRICS, Clusters, Estimate, JointBootstrap, PairedResult, Predictions, correlations,
+from hhh_eval.stats import (CORPUS_METRICS, Clusters, Estimate, PairedResult, Predictions, correlations,
                             mover, p_from_interval, paired_corpus, paired_values)
+from hhh_eval.stats.clusters import joint_bootstrap
 from hhh_eval.stats.paired import untested
 
 MISMATCH_SCOPE_ALL = "*"
@@ -151,7 +152,7 @@ def paired_correlations(parts: dict[str, MetricComparison], seed: int) -> np.nda
     corr = np.eye(len(parts))
     if not shared:
         return corr
-    boot = JointBootstrap([k for t in shared for k in parts[t].keys], seed, N_BOOT_CORRELATION)
+    boot = joint_bootstrap(tuple(k for t in shared for k in parts[t].keys), seed, N_BOOT_CORRELATION)
     replicates = np.column_stack([parts[t].replicate(boot.weights(list(parts[t].keys)))  # type: ignore[misc]
                                   for t in shared])
     index = [list(parts).index(t) for t in shared]

@@ -69,8 +69,13 @@ class RunData:
         if task not in self.scores:
             if self.run_dir is None:
                 raise UserError(f"run {self.name} has no per-item scores for {task}; pass a run folder with scores/")
-            expected = self.card.tasks[task].scores_sha256 if task in self.card.tasks else None
-            self.scores[task] = read_task_scores(self.run_dir / SCORES_DIR / f"{task}.jsonl", expected)
+            entry = self.card.tasks.get(task)
+            arrow = self.run_dir / SCORES_DIR / f"{task}.arrow"
+            if entry is not None and entry.scores_arrow_sha256 and arrow.is_file():
+                self.scores[task] = read_task_columns(arrow, entry.scores_arrow_sha256)
+            else:
+                expected = entry.scores_sha256 if entry is not None else None
+                self.scores[task] = read_task_scores(self.run_dir / SCORES_DIR / f"{task}.jsonl", expected)
         return self.scores[task]
 
 
@@ -142,8 +147,8 @@ def _parse(path: Path, data: bytes) -> TaskScores:
                         "'hhh-eval run' on that run (finished stages are kept) to rewrite it") from None
 
 
-def read_task_scores(path: Path, expected_sha256: str | None = None) -> TaskScores:
-    """Read one scores/<task>.jsonl file; a UserError when missing, corrupt or not the card's own."""
+def _checked_bytes(path: Path, expected_sha256: str | None) -> bytes:
+    """A per-item scores file's bytes, checked against the sha256 its card recorded."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -154,7 +159,24 @@ def read_task_scores(path: Path, expected_sha256: str | None = None) -> TaskScor
     if expected_sha256 is not None and sha256_bytes(data) != expected_sha256:
         raise UserError(f"{path} does not belong to its report card (its sha256 differs from the card's record: the "
                         "run was interrupted or the file edited); re-run 'hhh-eval run' on that run to rewrite both")
-    return _parse(path, data)
+    return data
+
+
+def read_task_columns(path: Path, expected_sha256: str) -> TaskScores:
+    """Read one scores/<task>.arrow file (the Arrow copy of the JSONL), checked against the card."""
+    import pyarrow as pa
+
+    data = _checked_bytes(path, expected_sha256)
+    try:
+        return task_scores_from_table(pa.ipc.open_file(pa.BufferReader(data)).read_all())
+    except (pa.ArrowInvalid, KeyError, TypeError) as exc:
+        raise UserError(f"{path} is not a valid per-item scores file ({str(exc).splitlines()[0]}); re-run "
+                        "'hhh-eval run' on that run (finished stages are kept) to rewrite it") from None
+
+
+def read_task_scores(path: Path, expected_sha256: str | None = None) -> TaskScores:
+    """Read one scores/<task>.jsonl file; a UserError when missing, corrupt or not the card's own."""
+    return _parse(path, _checked_bytes(path, expected_sha256))
 
 
 def task_scores_from_items(rows: Sequence[ItemScore]) -> TaskScores:

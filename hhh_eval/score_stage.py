@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from hhh_eval.card import SCHEMA_VERSION, Card, ItemScore, TaskResult
-from hhh_eval.fileio import atomic_write_json, sha256_text
+from hhh_eval.card.io import ScoresFiles, scores_files
+from hhh_eval.fileio import atomic_write_json
 from hhh_eval.manifest import MANIFEST, judge_sources, run_suite
 from hhh_eval.paths import inside
 from hhh_eval.registry import Registry, SuiteSpec, TaskSpec
@@ -46,10 +47,9 @@ def _judges(names: set[str], manifest: dict[str, Any], stack: ExitStack,
 
 
 def _scored_tasks(run_dir: Path, manifest: dict[str, Any], suite: SuiteSpec, registry: Registry, force_judge: bool
-                  ) -> tuple[dict[str, TaskResult], dict[str, list[ItemScore]], dict[str, str], dict[str, Any]]:
-    """Task results, per-item score rows and their files' text, and judge identities of the generated tasks."""
+                  ) -> tuple[dict[str, TaskResult], dict[str, list[ItemScore]], dict[str, ScoresFiles], dict[str, Any]]:
+    """Task results, per-item score rows and their files, and judge identities of the generated tasks."""
     from hhh_eval import scoring
-    from hhh_eval.card.io import scores_text
     from hhh_eval.judging import judge_name_for
 
     specs, seed = registry.tasks, manifest["run"]["seed"]
@@ -64,12 +64,12 @@ def _scored_tasks(run_dir: Path, manifest: dict[str, Any], suite: SuiteSpec, reg
             verdicts = _judge_task(run_dir, spec, samples, *judges[judge_name], force_judge) if judge_name else None
             validation = scoring.judge_validation(judges[judge_name][0].identity) if judge_name else None
             rows[name] = scoring.item_scores(spec, samples, verdicts)
-            texts[name] = scores_text(rows[name])
+            texts[name] = scores_files(rows[name])
             tasks[name] = scoring.task_result(
                 spec, _suite_entry(suite, name), rows[name], n_total=gen["n_total"],
                 fingerprint=scoring.items_fingerprint(samples), judge=judge_name, limit=manifest["run"]["limit"],
-                chat_applied=gen["chat_template_applied"], seed=seed, scores_sha256=sha256_text(texts[name]),
-                validation=validation)
+                chat_applied=gen["chat_template_applied"], seed=seed, scores_sha256=texts[name].jsonl_sha256,
+                scores_arrow_sha256=texts[name].arrow_sha256, validation=validation)
     return tasks, rows, texts, {name: judge.identity.to_json() for name, (judge, _) in judges.items()}
 
 
@@ -78,10 +78,9 @@ def _suite_entry(suite: SuiteSpec, task: str) -> Any:
 
 
 def build_card(run_dir: Path, manifest: dict[str, Any], registry: Registry,
-               force_judge: bool = False) -> tuple[Card, dict[str, str]]:
-    """Judge what needs judging and build the card and each task's scores file text from the run folder alone."""
+               force_judge: bool = False) -> tuple[Card, dict[str, ScoresFiles]]:
+    """Judge what needs judging and build the card and each task's scores files from the run folder alone."""
     from hhh_eval import scoring
-    from hhh_eval.card.io import scores_text
     from hhh_eval.provenance import harness_info
 
     suite = run_suite(registry, manifest)
@@ -90,9 +89,9 @@ def build_card(run_dir: Path, manifest: dict[str, Any], registry: Registry,
     for name in manifest.get("derived", []):
         spec = derived[name]
         rows[name] = scoring.derived_rows(spec, rows)
-        texts[name] = scores_text(rows[name])
+        texts[name] = scores_files(rows[name])
         tasks[name] = scoring.derived_result(spec, _suite_entry(suite, name), rows[name], tasks, seed,
-                                             sha256_text(texts[name]))
+                                             texts[name].jsonl_sha256, texts[name].arrow_sha256)
     card = Card(schema_version=SCHEMA_VERSION, created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 harness=harness_info(), model=manifest["model"], run=manifest["run"],
                 suite={"name": suite.name, "version": suite.version}, judges=judges, tasks=tasks,
@@ -104,13 +103,14 @@ def write_outputs(run_dir: Path, manifest: dict[str, Any], registry: Registry, f
     """Scores first, then the card that records their hashes (a card is never read with other scores), the report,
     and the manifest with the judges' sources."""
     from hhh_eval.card import check_card, write_card
-    from hhh_eval.fileio import atomic_write_text
+    from hhh_eval.fileio import atomic_write_bytes, atomic_write_text
     from hhh_eval.report import write_markdown
 
-    card, texts = build_card(run_dir, manifest, registry, force_judge)
+    card, files = build_card(run_dir, manifest, registry, force_judge)
     check_card(card)  # before anything is written
-    for name, text in texts.items():
-        atomic_write_text(inside(run_dir / "scores" / f"{name}.jsonl", run_dir), text)
+    for name, scores in files.items():
+        atomic_write_text(inside(run_dir / "scores" / f"{name}.jsonl", run_dir), scores.jsonl)
+        atomic_write_bytes(inside(run_dir / "scores" / f"{name}.arrow", run_dir), scores.arrow)
     write_card(card, run_dir)
     write_markdown(card, run_dir)
     manifest.setdefault("sources", {})["judges"] = judge_sources(registry, list(card.judges))

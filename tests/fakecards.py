@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from hhh_eval.card import SCHEMA_VERSION, Card, ItemScore, write_card
-from hhh_eval.card.io import scores_text
-from hhh_eval.fileio import atomic_write_text, sha256_text
+from hhh_eval.card.io import scores_files
+from hhh_eval.fileio import atomic_write_bytes, atomic_write_text, sha256_text
 from hhh_eval.registry import MetricSpec, SuiteEntry, SuiteSpec, TaskSpec
 from hhh_eval.scoring import axis_results, task_result
 from hhh_eval.stats import cluster_key
@@ -147,11 +147,12 @@ def fake_card_and_scores(name: str, *, seed: int, shift: dict[str, float] | None
         size = min(task.size if n is None else n, limit or task.size)
         rows = scores[task.name] = fake_rows(task, seed=seed, shift=shift.get(task.name, 0.0), n=size,
                                              unscored=unscored)
+        files = scores_files(rows)
         entry = next(e for entries in spec.axes.values() for e in entries if e.task == task.name)
         results[task.name] = task_result(
             fake_spec(task), entry, rows, n_total=task.size, judge=judge if task.judged else None, limit=limit,
             fingerprint=sha256_text(f"{task.name}/{suite_version}/{size}"), chat_applied=task.judged, seed=seed,
-            scores_sha256=sha256_text(scores_text(rows)))
+            scores_sha256=files.jsonl_sha256, scores_arrow_sha256=files.arrow_sha256)
     card = Card.model_validate({**_header(name, seed, model or f"fake/{name}", labels, limit, judge, spec),
                                 "tasks": results, "axes": axis_results(spec, results, scores, seed)})
     return card, scores
@@ -170,6 +171,8 @@ def fake_run(root: Path, name: str, *, seed: int, **options: Any) -> Path:
     card, scores = fake_card_and_scores(name, seed=seed, **options)
     run_dir = Path(root) / name
     for task, rows in scores.items():
-        atomic_write_text(run_dir / "scores" / f"{task}.jsonl", scores_text(rows))
+        files = scores_files(rows)
+        atomic_write_text(run_dir / "scores" / f"{task}.jsonl", files.jsonl)
+        atomic_write_bytes(run_dir / "scores" / f"{task}.arrow", files.arrow)
     write_card(card, run_dir)
     return run_dir

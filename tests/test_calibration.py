@@ -46,7 +46,7 @@ def _cell(shift: float, n: int, truths: tuple[float, float]) -> tuple[float, flo
         iv = stats.corpus_interval("rms_calibration_error", p, seed=rep, n_boot=N_BOOT)
         assert iv.low <= iv.value <= iv.high  # the reported value always lies inside its interval
         hits += iv.low <= truths[0] <= iv.high
-        w = stats.Clusters.singletons(n).bootstrap_weights(np.random.default_rng(rep), N_BOOT)
+        w = stats.Clusters.singletons(n).bootstrap_weights(rep, N_BOOT)
         lo, hi = np.quantile(stats.corpus.ece(w, p), [0.025, 0.975])
         ece_hits += lo <= truths[1] <= hi
     return hits / REPS, ece_hits / REPS

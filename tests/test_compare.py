@@ -224,8 +224,14 @@ def test_cli_errors(tmp_path, capsys):
     b = fake_run(tmp_path, "b", seed=2)
     assert main(["compare", str(a)]) == 2
     assert main(["compare", str(a), str(tmp_path / "nowhere")]) == 2
-    path = b / "scores" / "beavertails.jsonl"
-    text = path.read_text()
+    capsys.readouterr()
+    path, columns = b / "scores" / "beavertails.jsonl", b / "scores" / "beavertails.arrow"
+    text, arrow = path.read_text(), columns.read_bytes()
+    columns.write_bytes(arrow[:-10] + b"0" * 10)  # the Arrow copy, edited: no longer the card's own scores
+    assert main(["compare", str(a), str(b)]) == 2
+    err = capsys.readouterr().err
+    assert "beavertails.arrow does not belong to its report card" in err and len(err.strip().splitlines()) == 1
+    columns.unlink()  # without the Arrow copy the JSONL is read, checked the same way
     path.unlink()
     assert main(["compare", str(a), str(b)]) == 2
     assert "missing per-item scores" in capsys.readouterr().err
@@ -233,6 +239,8 @@ def test_cli_errors(tmp_path, capsys):
     assert main(["compare", str(a), str(b)]) == 2
     err = capsys.readouterr().err
     assert "beavertails.jsonl does not belong to its report card" in err and len(err.strip().splitlines()) == 1
+    path.write_text(text)
+    assert main(["compare", str(a), str(b)]) == 0  # the JSONL alone gives the same comparison
     path.write_text('{"doc_hash": "x", "metrics": {}}\n{oops\n')
     with pytest.raises(UserError, match="beavertails.jsonl is not a valid per-item scores file") as exc:
         read_task_scores(path)

@@ -126,6 +126,7 @@ class TaskResult(Frozen):
     metric_notes: dict[str, str] | None = None
     clustering: Clustering
     scores_sha256: Sha256  # sha256 of scores/<task>.jsonl: the card and its per-item scores belong together
+    scores_arrow_sha256: Sha256 | None = None  # sha256 of scores/<task>.arrow, the same rows as Arrow columns
 
     @model_validator(mode="after")
     def _consistent(self) -> TaskResult:

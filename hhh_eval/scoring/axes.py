@@ -12,8 +12,8 @@ import numpy as np
 from hhh_eval.card import AxisResult, ItemScore, TaskResult
 from hhh_eval.registry import SuiteSpec
 from hhh_eval.scoring.items import predictions, scored_values
-from hhh_eval.stats import CORPUS_METRICS, Estimate, JointBootstrap, correlations, mover
-from hhh_eval.stats.clusters import namespace_of
+from hhh_eval.stats import CORPUS_METRICS, Estimate, correlations, mover
+from hhh_eval.stats.clusters import joint_bootstrap, namespace_of
 
 N_BOOT_CORRELATION = 500
 Statistic = Callable[[np.ndarray], np.ndarray]  # item weights (B, n) -> statistic per row (B,)
@@ -58,7 +58,7 @@ def task_correlations(tasks: dict[str, TaskResult], rows: dict[str, list[ItemSco
     corr = np.eye(len(tasks))
     if not shared:
         return corr
-    boot = JointBootstrap([k for t in shared for k in stats[t][0]], seed, n_boot)
+    boot = joint_bootstrap(tuple(k for t in shared for k in stats[t][0]), seed, n_boot)
     replicates = np.column_stack([stats[t][1](boot.weights(stats[t][0])) for t in shared])
     sub = correlations(replicates, [groups[t] for t in shared])
     index = [list(tasks).index(t) for t in shared]

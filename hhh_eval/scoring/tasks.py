@@ -115,7 +115,7 @@ def clustering(field: str | None, namespace: str, rows: Sequence[ItemScore]) -> 
 
 def task_result(spec: TaskSpec, entry: SuiteEntry, rows: Sequence[ItemScore], *, n_total: int, fingerprint: str,
                 judge: str | None, limit: int | None, chat_applied: bool, seed: int, scores_sha256: str,
-                validation: JudgeValidation | None = None) -> TaskResult:
+                scores_arrow_sha256: str | None = None, validation: JudgeValidation | None = None) -> TaskResult:
     """The card's entry for one task; `validation`: its judge's, for judged tasks."""
     metrics = {m.name: metric_result(m, rows, seed, validation) for m in spec.metrics}
     headline, notes = _headline(entry, metrics, judge)
@@ -129,7 +129,8 @@ def task_result(spec: TaskSpec, entry: SuiteEntry, rows: Sequence[ItemScore], *,
         score=score_of(metrics[headline]), metrics=metrics, chat_template_applied=chat_applied,
         categories=_categories(spec.metrics, rows, seed, validation) if spec.category_field else None,
         metric_notes=notes,
-        clustering=clustering(spec.cluster_field, spec.dataset_path, rows), scores_sha256=scores_sha256)
+        clustering=clustering(spec.cluster_field, spec.dataset_path, rows), scores_sha256=scores_sha256,
+        scores_arrow_sha256=scores_arrow_sha256)
 
 
 def derived_rows(spec: DerivedSpec, rows: dict[str, list[ItemScore]]) -> list[ItemScore]:
@@ -139,7 +140,7 @@ def derived_rows(spec: DerivedSpec, rows: dict[str, list[ItemScore]]) -> list[It
 
 
 def derived_result(spec: DerivedSpec, entry: SuiteEntry, rows: Sequence[ItemScore], sources: dict[str, TaskResult],
-                   seed: int, scores_sha256: str) -> TaskResult:
+                   seed: int, scores_sha256: str, scores_arrow_sha256: str | None = None) -> TaskResult:
     """The card's entry for a derived task, from its sources' items and card entries."""
     metrics = {m.name: metric_result(m, rows, seed) for m in spec.metrics}
     n_scored = metrics[entry.metric].n
@@ -151,4 +152,4 @@ def derived_result(spec: DerivedSpec, entry: SuiteEntry, rows: Sequence[ItemScor
         n_unscored=len(rows) - n_scored, complete=all(sources[s].complete for s in spec.sources), judge=None,
         headline=entry.metric, score=score_of(metrics[entry.metric]), metrics=metrics, chat_template_applied=False,
         categories=_categories(spec.metrics, rows, seed), clustering=clustering(None, "+".join(spec.sources), rows),
-        scores_sha256=scores_sha256)
+        scores_sha256=scores_sha256, scores_arrow_sha256=scores_arrow_sha256)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -69,10 +69,18 @@ class Clusters:
             return np.bincount(self.codes, weights=values, minlength=self.n_clusters)
         return np.stack([self.sums(values[:, j]) for j in range(values.shape[1])], axis=1)
 
-    def bootstrap_weights(self, rng: np.random.Generator, n_boot: int) -> np.ndarray:
-        """(n_boot, n_items) float matrix: how often each item's cluster is drawn in each resample."""
-        counts = draw_counts(rng, self.n_clusters, n_boot)
-        return counts[:, self.codes]
+    def bootstrap_weights(self, seed: int, n_boot: int) -> np.ndarray:
+        """(n_boot, n_items) float matrix: how often each item's cluster is drawn in each resample (seeded; the
+        same clusters and seed give the same, shared, read-only matrix: compare reuses it for every card)."""
+        return _weights(self.codes.astype(np.int64).tobytes(), self.n_clusters, seed, n_boot)
+
+
+@lru_cache(maxsize=8)  # a full-suite task at 2000 resamples is about 36 MB
+def _weights(codes: bytes, n_clusters: int, seed: int, n_boot: int) -> np.ndarray:
+    counts = draw_counts(np.random.default_rng(seed), n_clusters, n_boot)
+    weights = counts[:, np.frombuffer(codes, dtype=np.int64)]
+    weights.flags.writeable = False
+    return weights
 
 
 def draw_counts(rng: np.random.Generator, n_units: int, n_boot: int) -> np.ndarray:
@@ -108,3 +116,10 @@ class JointBootstrap:
             index = self._index[ns]
             out[:, positions] = self._counts[ns][:, [index[keys[i]] for i in positions]]
         return out
+
+
+@lru_cache(maxsize=4)
+def joint_bootstrap(keys: tuple[str, ...], seed: int, n_boot: int) -> JointBootstrap:
+    """The JointBootstrap of these keys (shared: compare asks for the same one for every card)."""
+    return JointBootstrap(keys, seed, n_boot)
+

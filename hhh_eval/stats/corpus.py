@@ -119,7 +119,7 @@ def corpus_interval(name: str, p: Predictions, seed: int, clusters: Clusters | N
         return Interval(value, None, None, None, "none", n, metric.estimator)
     if clusters.n_clusters < 2:
         return Interval(value, None, None, None, "none", n, "fewer than 2 resampling units: no interval")
-    w = clusters.bootstrap_weights(np.random.default_rng(seed), n_boot)
+    w = clusters.bootstrap_weights(seed, n_boot)
     method = "bootstrap" if clusters.trivial else "cluster-bootstrap"
     if metric.interval == "normal-squared":
         return _normal_squared(w, p, value, level, method)

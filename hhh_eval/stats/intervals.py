@@ -194,7 +194,7 @@ def mean_interval(values: np.ndarray | list[float], seed: int, clusters: Cluster
     m, units = float(x.mean()), clusters.n_clusters
     if units < MIN_MEAN_UNITS:
         return Interval(m, None, None, None, "none", x.size, f"{units} resampling unit(s): no interval")
-    weights = clusters.bootstrap_weights(np.random.default_rng(seed), n_boot)
+    weights = clusters.bootstrap_weights(seed, n_boot)
     boot = weights @ x / weights.sum(axis=1)
     q_low, q_high = np.quantile(boot, [0.5 - level / 2, 0.5 + level / 2])
     k = expansion(units, level)

@@ -178,7 +178,7 @@ def paired_corpus(name: str, a: Predictions, b: Predictions, seed: int, clusters
     if clusters.n_clusters < MIN_CONTINUOUS_PAIRS:
         return untested(n, f"{clusters.n_clusters} paired units; a paired test of {name} needs at least "
                            f"{MIN_CONTINUOUS_PAIRS}", diff, differing)
-    w = clusters.bootstrap_weights(np.random.default_rng(seed), n_boot)
+    w = clusters.bootstrap_weights(seed, n_boot)
     boot = metric.statistic(w, b) - metric.statistic(w, a)
     se = float(boot.std(ddof=1))
     half = z_value(level) * se
