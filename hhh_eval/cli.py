@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("hhh_eval.report", "cli_report"),
     "export": ("hhh_eval.export", "cli_export"),
     "gate": ("hhh_eval.gate", "cli_gate"),
+    "power": ("hhh_eval.planning", "cli_power"),
 }
 
 
@@ -126,6 +127,15 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("card", help="report_card.json or run folder")
     p.add_argument("--policy", required=True, help="policy YAML, e.g. tasks/policies/release.yaml")
     p.add_argument("--baseline", help="baseline card or run folder for non-inferiority checks")
+
+    p = sub.add_parser("power", help="items a non-inferiority check of a task metric needs (and its MDE at full size)")
+    p.add_argument("--task", required=True, help="task name, e.g. beavertails")
+    p.add_argument("--margin", required=True, type=float, help="non-inferiority margin in the metric's units, e.g. 0.03")
+    p.add_argument("--metric", help="metric of the task (default: its headline in --suite)")
+    p.add_argument("--baseline", help="baseline card or run folder: its per-item results give the spread")
+    p.add_argument("--suite", default="hhh-core", help="suite whose headline metric is the default (default: hhh-core)")
+    p.add_argument("--power", type=float, default=0.8, help="power to pass when there is no difference (default: 0.8)")
+    p.add_argument("--alpha", type=float, default=0.05, help="two-sided level of the paired interval (default: 0.05)")
     return parser
 
 

@@ -43,6 +43,8 @@ class Row:
     p: float | None = None
     p_holm: float | None = None
     test: str | None = None  # the paired method (hhh_eval.stats.paired); None = not tested
+    mde: float | None = None  # minimum detectable effect at 80% power for this n (same units as diff)
+    spread: float | None = None  # paired 0/1 metrics: discordance; other per-item values: sd of the differences
     n_shared: int = 0
     n_excluded: int = 0  # items in both runs but unscored in at least one
     n_unmatched: int = 0  # items in only one of the runs
@@ -83,8 +85,8 @@ class CompareReport:
 def _tested(row: Row, result: PairedResult, **counts: int) -> Row:
     notes = () if result.tested else (f"not tested: {result.note}",)
     return replace(row, diff=result.diff, ci_low=result.low, ci_high=result.high, p=result.p_value,
-                   test=result.method if result.tested else None, n_shared=result.n,
-                   marks=row.marks + notes, **counts)
+                   test=result.method if result.tested else None, n_shared=result.n, mde=result.mde,
+                   spread=result.spread, marks=row.marks + notes, **counts)
 
 
 def _metric_rows(pc: PairComparison, label: str, task: str, marks: tuple[str, ...]) -> list[Row]:
@@ -228,7 +230,7 @@ def _md_row(r: Row) -> str:
     result = {"regression": "▼ regression", "improvement": "▲ improvement"}.get(r.verdict, "")
     notes = "; ".join([result, *(m for m in r.marks if m not in (MISMATCH_MARK, PARTIAL_MARK))]).strip("; ")
     return (f"| {md_escape(name)} | {_num(r.baseline_value, axis)} | {_num(r.value, axis)} | {delta} | "
-            f"{_p(r.p_holm)} | {n} | {md_escape(notes)} |")
+            f"{_p(r.p_holm)} | {_num(r.mde, axis)} | {n} | {md_escape(notes)} |")
 
 
 def to_markdown(report: CompareReport) -> str:
@@ -248,12 +250,14 @@ def to_markdown(report: CompareReport) -> str:
                      f"{s['improvements']} | {s['tests']} | {md_escape(notes)} |")
     for info in report.cards[1:]:
         lines += ["", f"## {md_escape(info.label)} vs {md_escape(report.baseline)}", "",
-                  "| | baseline | card | Δ [95% CI] | p (Holm) | n | result |", "|---|---|---|---|---|---|---|"]
+                  "| | baseline | card | Δ [95% CI] | p (Holm) | MDE | n | result |", "|---|---|---|---|---|---|---|---|"]
         lines += [_md_row(r) for r in report.rows if r.card == info.label]
     lines += ["", f"{MISMATCH_MARK}: the cards differ in suite, task version, items or judge for this row "
               f"(compared under --allow-mismatch). {PARTIAL_MARK}: a partial card (--limit). n: shared items "
-              "tested; excl.: items unscored in either run. Δ = card - baseline on the shared items. "
-              "▼/▲: significant after Holm, by the metric's direction."]
+              "tested; excl.: items unscored in either run. Δ = card - baseline on the shared items. MDE: the "
+              "smallest difference this test finds 80% of the time at this n (unadjusted). "
+              "▼/▲: significant after Holm, by the metric's direction. Judged rates are compared on the raw "
+              "per-item labels of the same judge: a judge-error correction would cancel in the difference."]
     return "\n".join(lines) + "\n"
 
 

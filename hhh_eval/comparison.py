@@ -15,7 +15,8 @@ that interval. An axis whose task cannot be tested is not tested (the reason nam
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -23,8 +24,8 @@ import numpy as np
 from hhh_eval.card import Card
 from hhh_eval.runs import RunData, TaskScores
 from hhh_eval.scoring.axes import N_BOOT_CORRELATION, linked_groups
-from hhh_eval.stats import (CORPUS_METRICS, Clusters, Estimate, JointBootstrap, PairedResult, correlations, mover,
-                            p_from_interval, paired_corpus, paired_values)
+from hhh_eval.stats import (CORPUS_METRICS, Clusters, Estimate, JointBootstrap, PairedResult, Predictions, correlations,
+                            mover, p_from_interval, paired_corpus, paired_values)
 from hhh_eval.stats.paired import untested
 
 MISMATCH_SCOPE_ALL = "*"
@@ -81,6 +82,9 @@ def pair_items(base: TaskScores, other: TaskScores) -> Pairing:
     return Pairing(b_idx, o_idx, len(base) + len(other) - 2 * len(found))
 
 
+Replicate = Callable[[np.ndarray], np.ndarray]  # item weights (B, n) -> the paired difference per row (B,)
+
+
 @dataclass(frozen=True)
 class MetricComparison:
     """One metric of one task: other - baseline on the paired items (in the metric's own units)."""
@@ -89,10 +93,10 @@ class MetricComparison:
     metric: str
     higher_is_better: bool
     result: PairedResult
-    n_excluded: int  # paired items unscored in either run
-    n_unmatched: int
+    n_excluded: int = 0  # paired items unscored in either run
+    n_unmatched: int = 0  # items only one of the runs has
     keys: tuple[str, ...] = ()  # cluster keys of the items tested (baseline's), for axis correlations
-    replicate: object = None  # weights (B, n) -> the difference per row, for axis correlations
+    replicate: Replicate | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,57 @@ class AxisComparison:
     axis: str
     result: PairedResult
     tasks: tuple[str, ...]
+
+
+def compare_values(task: str, metric: str, higher_is_better: bool, a: np.ndarray, b: np.ndarray,
+                   keys: Sequence[str], n_unmatched: int = 0) -> MetricComparison:
+    """Per-item values of the same items (NaN = unscored, left out) in the baseline (a) and the other run (b)."""
+    valid = ~np.isnan(a) & ~np.isnan(b)
+    kept = tuple(np.asarray(keys, dtype=object)[valid])
+    d = b[valid] - a[valid]
+    result = paired_values(a[valid], b[valid], _clusters(kept))
+    return MetricComparison(task, metric, higher_is_better, result, int(valid.size - valid.sum()), n_unmatched,
+                            kept, lambda w: (w @ d) / np.maximum(w.sum(axis=1), 1e-12))
+
+
+def compare_predictions(task: str, metric: str, higher_is_better: bool, a: Predictions, b: Predictions,
+                        keys: Sequence[str], seed: int, n_unmatched: int = 0) -> MetricComparison:
+    """A corpus metric (F1, calibration error) on the same items' predictions in both runs."""
+    result = paired_corpus(metric, a, b, seed, _clusters(tuple(keys)))
+    statistic = CORPUS_METRICS[metric].statistic
+    return MetricComparison(task, metric, higher_is_better, result, 0, n_unmatched, tuple(keys),
+                            lambda w: statistic(w, b) - statistic(w, a))
+
+
+def combine_axis(axis: str, parts: dict[str, MetricComparison], weights: dict[str, float],
+                 seed: int) -> AxisComparison:
+    """The weighted sum of the tasks' paired differences in 0-100 points (see the module doc)."""
+    failed = [t for t, m in parts.items() if not m.result.tested]
+    if not parts or failed:
+        why = f"{', '.join(failed)}: {parts[failed[0]].result.note}" if failed else "no task of the axis in both"
+        return AxisComparison(axis, untested(0, f"axis not testable ({why})"), tuple(weights))
+    total = sum(weights[t] for t in parts)
+    coefs = [100 * weights[t] / total * (1 if m.higher_is_better else -1) for t, m in parts.items()]
+    estimates = [Estimate(m.result.diff, m.result.low, m.result.high) for m in parts.values()]  # type: ignore[arg-type]
+    est = mover(estimates, coefs, paired_correlations(parts, seed))
+    result = PairedResult(est.value, est.low, est.high, p_from_interval(est), "mover-paired",
+                          sum(m.result.n for m in parts.values()), sum(m.result.n_differing for m in parts.values()))
+    return AxisComparison(axis, result, tuple(parts))
+
+
+def paired_correlations(parts: dict[str, MetricComparison], seed: int) -> np.ndarray:
+    """Correlations of the tasks' paired differences: joint cluster bootstrap where tasks share documents."""
+    groups = linked_groups({t: list(m.keys) for t, m in parts.items()})
+    shared = [t for t in parts if list(groups.values()).count(groups[t]) > 1]
+    corr = np.eye(len(parts))
+    if not shared:
+        return corr
+    boot = JointBootstrap([k for t in shared for k in parts[t].keys], seed, N_BOOT_CORRELATION)
+    replicates = np.column_stack([parts[t].replicate(boot.weights(list(parts[t].keys)))  # type: ignore[misc]
+                                  for t in shared])
+    index = [list(parts).index(t) for t in shared]
+    corr[np.ix_(index, index)] = correlations(replicates, [groups[t] for t in shared])
+    return corr
 
 
 class PairComparison:
@@ -118,70 +173,32 @@ class PairComparison:
 
     def metric(self, task: str, metric: str) -> MetricComparison:
         """The paired comparison of one task metric (cached)."""
-        key = (task, metric)
-        if key not in self._metrics:
-            self._metrics[key] = self._compare_metric(task, metric)
-        return self._metrics[key]
+        if (task, metric) not in self._metrics:
+            self._metrics[(task, metric)] = self._compare_metric(task, metric)
+        return self._metrics[(task, metric)]
 
     def _compare_metric(self, task: str, metric: str) -> MetricComparison:
         higher = self.base.card.tasks[task].metrics[metric].higher_is_better
         b, o = self.base.task_scores(task), self.other.task_scores(task)
         pairing = pair_items(b, o)
+        keys = np.asarray(b.clusters, dtype=object)[pairing.base]
         if metric in CORPUS_METRICS:
-            return self._corpus(task, metric, higher, b, o, pairing)
+            if b.confidence is None or o.confidence is None:
+                return MetricComparison(task, metric, higher, untested(0, "no per-item predictions"))
+            valid = ~np.isnan(b.confidence[pairing.base]) & ~np.isnan(o.confidence[pairing.other])
+            pa, po = b.predictions(pairing.base[valid]), o.predictions(pairing.other[valid])
+            return compare_predictions(task, metric, higher, pa, po, tuple(keys[valid]), self.seed,  # type: ignore
+                                       pairing.n_unmatched)
         if metric not in b.metrics or metric not in o.metrics:
-            return MetricComparison(task, metric, higher, untested(0, f"no per-item {metric} values"), 0,
-                                    pairing.n_unmatched)
-        a_vals, o_vals = b.metrics[metric][pairing.base], o.metrics[metric][pairing.other]
-        valid = ~np.isnan(a_vals) & ~np.isnan(o_vals)
-        keys = tuple(np.asarray(b.clusters)[pairing.base][valid])
-        result = paired_values(a_vals[valid], o_vals[valid], _clusters(keys))
-        d = o_vals[valid] - a_vals[valid]
-        return MetricComparison(task, metric, higher, result, int(valid.size - valid.sum()), pairing.n_unmatched,
-                                keys, lambda w: (w @ d) / np.maximum(w.sum(axis=1), 1e-12))
-
-    def _corpus(self, task: str, metric: str, higher: bool, b: TaskScores, o: TaskScores,
-                pairing: Pairing) -> MetricComparison:
-        if b.confidence is None or o.confidence is None:
-            return MetricComparison(task, metric, higher, untested(0, "no per-item predictions"), 0,
-                                    pairing.n_unmatched)
-        valid = ~np.isnan(b.confidence[pairing.base]) & ~np.isnan(o.confidence[pairing.other])
-        pa, po = b.predictions(pairing.base[valid]), o.predictions(pairing.other[valid])
-        keys = tuple(np.asarray(b.clusters)[pairing.base][valid])
-        result = paired_corpus(metric, pa, po, self.seed, _clusters(keys))
-        statistic = CORPUS_METRICS[metric].statistic
-        return MetricComparison(task, metric, higher, result, int(valid.size - valid.sum()), pairing.n_unmatched,
-                                keys, lambda w: statistic(w, po) - statistic(w, pa))
+            return MetricComparison(task, metric, higher, untested(0, f"no per-item {metric} values"))
+        return compare_values(task, metric, higher, b.metrics[metric][pairing.base],
+                              o.metrics[metric][pairing.other], tuple(keys), pairing.n_unmatched)
 
     def axis(self, axis: str) -> AxisComparison:
         """The axis difference over the baseline's axis tasks present in both cards (headline metrics)."""
         weights = {t: w for t, w in self.base.card.axes[axis].weights.items() if t in self.other.card.tasks}
         parts = {t: self.metric(t, self.base.card.tasks[t].headline) for t in weights}
-        failed = [t for t, m in parts.items() if not m.result.tested]
-        if not parts or failed:
-            why = (f"{', '.join(failed)}: {parts[failed[0]].result.note}" if failed else "no task of the axis in both")
-            return AxisComparison(axis, untested(0, f"axis not testable ({why})"), tuple(weights))
-        total = sum(weights.values())
-        coefs = [100 * weights[t] / total * (1 if m.higher_is_better else -1) for t, m in parts.items()]
-        estimates = [Estimate(m.result.diff, m.result.low, m.result.high) for m in parts.values()]
-        est = mover(estimates, coefs, self._correlations(parts))
-        n = sum(m.result.n for m in parts.values())
-        result = PairedResult(est.value, est.low, est.high, p_from_interval(est), "mover-paired", n,
-                              sum(m.result.n_differing for m in parts.values()))
-        return AxisComparison(axis, result, tuple(parts))
-
-    def _correlations(self, parts: dict[str, MetricComparison]) -> np.ndarray:
-        """Correlations of the tasks' paired differences: joint cluster bootstrap where tasks share documents."""
-        groups = linked_groups({t: list(m.keys) for t, m in parts.items()})
-        shared = [t for t in parts if list(groups.values()).count(groups[t]) > 1]
-        corr = np.eye(len(parts))
-        if not shared:
-            return corr
-        boot = JointBootstrap([k for t in shared for k in parts[t].keys], self.seed, N_BOOT_CORRELATION)
-        replicates = np.column_stack([parts[t].replicate(boot.weights(list(parts[t].keys))) for t in shared])
-        index = [list(parts).index(t) for t in shared]
-        corr[np.ix_(index, index)] = correlations(replicates, [groups[t] for t in shared])
-        return corr
+        return combine_axis(axis, parts, weights, self.seed)
 
 
 def _clusters(keys: tuple[str, ...]) -> Clusters:

@@ -6,13 +6,18 @@ never a pass.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
+
+import numpy as np
 
 from hhh_eval.card import Card, Metric
 from hhh_eval.comparison import PairComparison
 from hhh_eval.policy import Bound, JudgeRequirement, NonInferiority, Superiority
-from hhh_eval.stats import PairedResult
+from hhh_eval.stats import CORPUS_METRICS, MIN_CONTINUOUS_PAIRS, PairedResult, is_binary, power
+
+RATE_METHODS = ("wilson", "wilson-deff", "clopper-pearson")
 
 Status = Literal["PASS", "FAIL", "SKIP"]
 UNDECIDABLE = "undecidable: "
@@ -34,6 +39,7 @@ class Check:
     p: float | None = None
     method: str | None = None
     n: int | None = None
+    mde: float | None = None  # minimum detectable effect at 80% power for this n (hhh_eval/stats/power.py)
 
 
 def _fmt(x: float | None) -> str:
@@ -108,19 +114,30 @@ def _metric_of(entries: dict[str, Metric], metric: str, where: str) -> Metric:
     return entries[metric]
 
 
-def _bound_targets(card: Card, b: Bound) -> list[tuple[str, float | None, float | None, float | None, str | None]]:
-    """(subject, value, low, high, why no interval) per thing the bound applies to; _Missing when absent."""
+Target = tuple[str, float | None, float | None, float | None, str | None, Metric | None]
+
+
+def _metric_target(subject: str, m: Metric, corrected: bool) -> Target:
+    if not corrected:
+        return subject, m.value, m.ci_low, m.ci_high, m.note, m
+    if m.corrected is None:
+        return subject + " (corrected)", None, None, None, "not a judged rate: no judge-error correction", None
+    c = m.corrected
+    return subject + " (corrected)", c.value, c.ci_low, c.ci_high, c.note, None
+
+
+def _bound_targets(card: Card, b: Bound) -> list[Target]:
+    """(subject, value, low, high, why no interval, metric) per thing the bound applies to; _Missing when absent."""
     if b.axis:
         axis = card.axes.get(b.axis)
         if axis is None:
             raise _Missing(f"axis {b.axis} not on the card")
-        return [(b.subject, axis.score, axis.ci_low, axis.ci_high, None)]
+        return [(b.subject, axis.score, axis.ci_low, axis.ci_high, None, None)]
     entry = card.tasks.get(b.task or "")
     if entry is None:
         raise _Missing(f"task {b.task} not on the card")
     if b.category is None:
-        m = _metric_of(entry.metrics, b.metric or "", f"task {b.task}")
-        return [(b.subject, m.value, m.ci_low, m.ci_high, m.note)]
+        return [_metric_target(b.subject, _metric_of(entry.metrics, b.metric or "", f"task {b.task}"), b.corrected)]
     cats = entry.categories or {}
     if b.category != "*" and b.category not in cats:
         raise _Missing(f"category {b.category} not on task {b.task} (it has {', '.join(sorted(cats)) or 'none'})")
@@ -130,7 +147,7 @@ def _bound_targets(card: Card, b: Bound) -> list[tuple[str, float | None, float 
     out = []
     for c in chosen:
         m = _metric_of(cats[c], b.metric or "", f"{b.task} [{c}]")
-        out.append((f"{b.task} {b.metric} [{c}]", m.value, m.ci_low, m.ci_high, m.note))
+        out.append(_metric_target(f"{b.task} {b.metric} [{c}]", m, b.corrected))
     return out
 
 
@@ -160,6 +177,22 @@ def _bound_failure(b: Bound, value: float | None, low: float | None, high: float
     return ""
 
 
+def _perfect_model_fails(b: Bound, metric: Metric | None) -> str:
+    """'underpowered: ...' when even a perfect model could not meet this rate bound at the metric's n, else ''."""
+    if metric is None or metric.ci_method not in RATE_METHODS or b.bound == "point" or metric.n == 0:
+        return ""
+    upper = b.bound == "upper"
+    if upper == metric.higher_is_better:  # a bound a perfect model meets trivially (or the wrong way round)
+        return ""
+    threshold = b.max if upper else b.min
+    best = power.perfect_bound(metric.n, upper)
+    if (best <= threshold) if upper else (best >= threshold):  # type: ignore[operator]
+        return ""
+    needed = power.perfect_items_needed(threshold, upper)  # type: ignore[arg-type]
+    return (f"underpowered: even a perfect model's 95% bound is {_fmt(best)} at n={metric.n}; needs about "
+            f"{needed} items")
+
+
 def check_bound(card: Card, b: Bound) -> list[Check]:
     """One check per target of the bound (several for category '*')."""
     threshold = _bound_threshold(b)
@@ -168,10 +201,13 @@ def check_bound(card: Card, b: Bound) -> list[Check]:
     except _Missing as exc:
         return [Check("bound", b.subject, "absent", threshold, "FAIL", str(exc))]
     checks = []
-    for subject, value, low, high, why in targets:
+    for subject, value, low, high, why, metric in targets:
         failure = _bound_failure(b, value, low, high, why)
+        if failure and (underpowered := _perfect_model_fails(b, metric)):
+            failure = f"{underpowered} ({failure})"
+        mde = None if low is None or high is None else power.mde((high - low) / 2)
         checks.append(Check("bound", subject, _interval_text(value, low, high), threshold,
-                            "FAIL" if failure else "PASS", failure, value, low, high))
+                            "FAIL" if failure else "PASS", failure, value, low, high, mde=mde))
     return checks
 
 
@@ -206,6 +242,68 @@ def _paired_threshold(kind: str, margin: float, higher: bool, direction: str) ->
     return f"d 95% CI {side} {op} {_fmt(limit)}", limit, side
 
 
+@dataclass(frozen=True)
+class _Identical:
+    """How far below 0 the interval of a candidate identical to its baseline reaches at n paired items, and
+    the fewest items the metric's paired test takes at all."""
+
+    half: Callable[[float], float]
+    minimum: int
+
+    def needed(self, margin: float, n: int) -> int | None:
+        found = power.smallest_n(lambda m: self.half(m) <= margin, n)
+        return None if found is None else max(found, self.minimum)
+
+
+def _identical(pair: PairComparison, task: str, metric: str) -> _Identical | None:
+    if metric in CORPUS_METRICS:
+        spec = CORPUS_METRICS[metric]
+        return None if spec.interval == "none" else _Identical(
+            lambda n: power.identical_half_width("corpus", n, sensitivity=spec.sensitivity), MIN_CONTINUOUS_PAIRS)
+    values = pair.base.task_scores(task).metrics.get(metric)
+    if values is None:
+        return None
+    if is_binary(values[~np.isnan(values)]):
+        rate = pair.base.card.tasks[task].metrics[metric].value
+        return _Identical(lambda n: power.identical_half_width("binary", n, rate), 1)
+    return _Identical(lambda n: power.identical_half_width("continuous", n), MIN_CONTINUOUS_PAIRS)
+
+
+def _identical_fails(pair: PairComparison, rule: NonInferiority, n: int) -> str:
+    """'underpowered: ...' when even a candidate identical to the baseline would fail this check, else ''."""
+    if rule.axis:
+        return _identical_axis_fails(pair, rule)
+    model = _identical(pair, rule.task or "", rule.metric or "")
+    n = max(n, 1)
+    if model is None or (model.half(n) <= rule.margin and n >= model.minimum):
+        return ""
+    needed = model.needed(rule.margin, n)
+    return "" if needed is None else (f"underpowered: a candidate identical to the baseline would fail too at "
+                                      f"n={n}; needs about {needed} paired items")
+
+
+def _identical_axis_fails(pair: PairComparison, rule: NonInferiority) -> str:
+    """The axis version: the tasks' identical-model half-widths added up (the worst case, fully correlated)."""
+    tasks = pair.axis(rule.axis or "").tasks
+    weights = pair.base.card.axes[rule.axis].weights  # type: ignore[index]
+    total = sum(weights[t] for t in tasks)
+    parts = []
+    for t in tasks:
+        headline = pair.base.card.tasks[t].headline
+        model = _identical(pair, t, headline)
+        if model is None:
+            return ""
+        parts.append((100 * weights[t] / total, model, max(pair.metric(t, headline).result.n, 1)))
+    def width(k: float) -> float:
+        return sum(c * model.half(k * n) for c, model, n in parts)
+    if width(1.0) <= rule.margin:
+        return ""
+    scale = power.smallest_n(lambda k: width(k) <= rule.margin, 1.0)
+    return "" if scale is None else (f"underpowered: a candidate identical to the baseline would reach "
+                                     f"{_fmt(-width(1.0))} points; needs about {scale}x the items "
+                                     f"({scale * sum(n for _, _, n in parts)} paired items)")
+
+
 def paired_check(pair: PairComparison | None, rule: NonInferiority | Superiority, kind: str) -> Check:
     """A non-inferiority or superiority check of the rule's subject against the baseline."""
     direction = getattr(rule, "direction", "worse")
@@ -217,11 +315,18 @@ def paired_check(pair: PairComparison | None, rule: NonInferiority | Superiority
         return Check(kind, rule.subject, "absent", "", "FAIL", str(exc))
     threshold, limit, side = _paired_threshold(kind, rule.margin, higher, direction)
     measured = f"d {_interval_text(result.diff, result.low, result.high)}, {result.n} paired items"
+    if result.spread is not None:
+        measured += f", {'discordance' if result.method.startswith(('mcnemar', 'obuchowski')) else 'sd'} " \
+                    f"{_fmt(result.spread)}"
+    underpowered = _identical_fails(pair, rule, result.n) if kind == "non_inferiority" else ""
     if not result.tested:
-        return Check(kind, rule.subject, measured, threshold, "FAIL", UNDECIDABLE + str(result.note),
-                     result.diff, None, None, None, result.method, result.n)
+        reason = underpowered or UNDECIDABLE + str(result.note)
+        return Check(kind, rule.subject, measured, threshold, "FAIL", reason, result.diff, method=result.method,
+                     n=result.n)
     end = result.low if side == "low" else result.high
     ok = end >= limit if side == "low" else end <= limit  # type: ignore[operator]
     reason = "" if ok else f"the {side} end {_fmt(end)} of d's 95% interval does not clear {_fmt(limit)}"
-    return Check(kind, rule.subject, measured, threshold, "PASS" if ok else "FAIL", reason, result.diff,
-                 result.low, result.high, result.p_value, result.method, result.n)
+    if not ok and underpowered:
+        reason = f"{underpowered} ({reason})"
+    return Check(kind, rule.subject, measured + f", MDE {_fmt(result.mde)}", threshold, "PASS" if ok else "FAIL",
+                 reason, result.diff, result.low, result.high, result.p_value, result.method, result.n, result.mde)

@@ -247,12 +247,14 @@ def _scored_tasks(run_dir: Path, manifest: dict[str, Any], suite: SuiteSpec, for
             samples = read_jsonl(samples_path(run_dir, name))
             judge_name = judge_of.get(name)
             verdicts = _judge_task(run_dir, spec, *judges[judge_name], force_judge) if judge_name else None
+            validation = scoring.judge_validation(judges[judge_name][0].identity) if judge_name else None
             rows[name] = scoring.item_scores(spec, samples, verdicts)
             texts[name] = scores_text(rows[name])
             tasks[name] = scoring.task_result(
                 spec, _suite_entry(suite, name), rows[name], n_total=gen["n_total"],
                 fingerprint=scoring.items_fingerprint(samples), judge=judge_name, limit=manifest["run"]["limit"],
-                chat_applied=gen["chat_template_applied"], seed=seed, scores_sha256=sha256_text(texts[name]))
+                chat_applied=gen["chat_template_applied"], seed=seed, scores_sha256=sha256_text(texts[name]),
+                validation=validation)
     return tasks, rows, texts, {name: judge.identity.to_json() for name, (judge, _) in judges.items()}
 
 

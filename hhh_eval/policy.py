@@ -49,6 +49,7 @@ class Bound(_Frozen):
     bound: Literal["lower", "upper", "point"]
     min: float | None = None
     max: float | None = None
+    corrected: bool = False  # bound the judge-error-corrected rate instead of the raw judged rate
 
     @property
     def subject(self) -> str:

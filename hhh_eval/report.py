@@ -149,13 +149,24 @@ def _tasks_table(card: Card) -> Table:
     return Table(headers, tuple(rows))
 
 
+def fmt_corrected(metric: Metric) -> str:
+    """A judged rate corrected for judge error: value [95% CI], or why there is none."""
+    c = metric.corrected
+    if c is None:
+        return DASH
+    if c.value is None or c.ci_low is None or c.ci_high is None:
+        return f"none: {c.note}"
+    return f"{100 * c.value:.1f}% [{100 * c.ci_low:.1f}, {100 * c.ci_high:.1f}]%"
+
+
 def _metrics_table(card: Card) -> Table:
     rows = tuple(
         (name, metric, fmt_metric_value(m), fmt_metric_interval(m), fmt_stderr(m), m.ci_method,
-         "higher" if m.higher_is_better else "lower", str(m.n))
+         "higher" if m.higher_is_better else "lower", str(m.n), fmt_corrected(m), m.estimator or m.note or DASH)
         for name, t in task_items(card) for metric, m in t.metrics.items()
     )
-    return Table(("Task", "Metric", "Value", "95% CI", "Stderr", "CI method", "Better", "n"), rows)
+    return Table(("Task", "Metric", "Value", "95% CI", "Stderr", "CI method", "Better", "n",
+                  "Corrected for judge error [95% CI]", "Notes"), rows)
 
 
 def _category_section(name: str, task: TaskResult) -> Section:
@@ -184,12 +195,16 @@ def _datasets_table(card: Card) -> Table:
 
 
 def _judges_table(card: Card) -> Table:
+    def validation(judge: str) -> str:
+        return next((t.judge_validation for _, t in task_items(card) if t.judge == judge and t.judge_validation),
+                    DASH)
+
     rows = tuple(
-        (key, j.kind, j.version, _or_dash(j.model), _or_dash(j.prompt_sha256), _or_dash(j.threshold),
+        (key, j.kind, j.version, j.identity_sha256[:12], _or_dash(j.model), _or_dash(j.threshold), validation(key),
          ", ".join(t for t, task in task_items(card) if task.judge == key) or DASH)
         for key, j in card.judges.items()
     )
-    return Table(("Judge", "Kind", "Version", "Model", "Prompt SHA-256", "Threshold", "Tasks"), rows)
+    return Table(("Judge", "Kind", "Version", "Identity", "Model", "Threshold", "Validation", "Tasks"), rows)
 
 
 def _provenance_table(card: Card) -> Table:

@@ -9,8 +9,8 @@ import pytest
 from hhh_eval import stats
 from hhh_eval.stats.corpus import ECE_BINS
 
-REPS = 300
-N_BOOT = 500
+REPS = 200
+N_BOOT = 300
 SHIFTS = (0.0, 0.03, 0.08)  # overconfidence: P(correct | confidence c) = c - shift
 SIZES = (200, 817, 2090)  # a small task, TruthfulQA MC1, calibration's MC1 + MedQA
 

@@ -36,6 +36,26 @@ def _check_interval(value: float | None, low: float | None, high: float | None) 
         raise ValueError(f"value {value} lies outside its interval [{low}, {high}]")
 
 
+class CorrectedRate(Frozen):
+    """A judged rate corrected for the judge's measured error (hhh_eval/stats/correction.py), or why not."""
+
+    value: Unit | None
+    ci_low: Unit | None
+    ci_high: Unit | None
+    method: str
+    sensitivity: Unit | None  # of the judge on its validation data, for this outcome
+    specificity: Unit | None
+    validation_items: Count  # human-labelled items behind sensitivity and specificity
+    note: str | None = None  # why there is no corrected rate (unvalidated judge, no better than chance...)
+
+    @model_validator(mode="after")
+    def _interval(self) -> CorrectedRate:
+        _check_interval(self.value, self.ci_low, self.ci_high)
+        if self.value is None and not self.note:
+            raise ValueError("a missing corrected rate needs a note saying why")
+        return self
+
+
 class Metric(Frozen):
     """A task metric: its value on the scored items, a 95% interval and how it was computed."""
 
@@ -48,6 +68,7 @@ class Metric(Frozen):
     n: Count
     estimator: str | None = None  # a metric with several estimators names its own (e.g. calibration error)
     note: str | None = None  # why there is no value or interval
+    corrected: CorrectedRate | None = None  # judged rates: corrected for the judge's measured error
 
     @model_validator(mode="after")
     def _interval(self) -> Metric:
@@ -95,6 +116,7 @@ class TaskResult(Frozen):
     n_unscored: Count
     complete: bool
     judge: str | None
+    judge_validation: str | None = None  # judged tasks: the judge's validation record, or "unvalidated: ..."
     headline: str
     score: Score
     metrics: dict[str, Metric] = Field(min_length=1)

@@ -2,7 +2,9 @@
 
 from hhh_eval.scoring.axes import axis_results, task_correlations
 from hhh_eval.scoring.items import JUDGED_METRICS, item_scores, items_fingerprint
-from hhh_eval.scoring.tasks import FALLBACK_NOTE, derived_result, derived_rows, metric_result, score_of, task_result
+from hhh_eval.scoring.tasks import (FALLBACK_NOTE, JudgeValidation, derived_result, derived_rows, judge_validation,
+                                    metric_result, score_of, task_result)
 
-__all__ = ["FALLBACK_NOTE", "JUDGED_METRICS", "axis_results", "derived_result", "derived_rows", "item_scores",
+__all__ = ["FALLBACK_NOTE", "JUDGED_METRICS", "JudgeValidation", "axis_results", "derived_result", "derived_rows",
+           "item_scores", "judge_validation",
            "items_fingerprint", "metric_result", "score_of", "task_correlations", "task_result"]

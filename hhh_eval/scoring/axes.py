@@ -15,7 +15,7 @@ from hhh_eval.scoring.items import predictions, scored_values
 from hhh_eval.stats import CORPUS_METRICS, Estimate, JointBootstrap, correlations, mover
 from hhh_eval.stats.clusters import namespace_of
 
-N_BOOT_CORRELATION = 1000
+N_BOOT_CORRELATION = 500
 Statistic = Callable[[np.ndarray], np.ndarray]  # item weights (B, n) -> statistic per row (B,)
 
 

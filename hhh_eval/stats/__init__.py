@@ -6,7 +6,8 @@ from hhh_eval.stats.combine import Estimate, correlations, holm, mover, p_from_i
 from hhh_eval.stats.corpus import CORPUS_METRICS, Predictions, corpus_interval, corpus_value
 from hhh_eval.stats.intervals import (EMPTY, EXACT_EDGE_COUNT, LEVEL, N_BOOT, Interval, is_binary, mean_interval,
                                       metric_interval, rate_bounds, rate_interval)
-from hhh_eval.stats.paired import (MIN_CONTINUOUS_PAIRS, PairedResult, mcnemar_p, newcombe, paired_binary,
+from hhh_eval.stats.intervals import newcombe
+from hhh_eval.stats.paired import (MIN_CONTINUOUS_PAIRS, PairedResult, mcnemar_p, paired_binary,
                                    paired_continuous, paired_corpus, paired_values)
 
 __all__ = ["CORPUS_METRICS", "EMPTY", "EXACT_EDGE_COUNT", "LEVEL", "MIN_CONTINUOUS_PAIRS", "N_BOOT", "Clusters",

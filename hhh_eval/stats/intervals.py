@@ -146,6 +146,24 @@ def clustered_rate_interval(x: np.ndarray, clusters: Clusters, level: float = LE
     return Interval(p, float(low), float(high), math.sqrt(p * (1 - p) / n_eff), "wilson-deff", int(x.size))
 
 
+def newcombe(e: float, f: float, g: float, h: float, level: float = LEVEL) -> tuple[float, float]:
+    """Newcombe (1998) method 10 bounds for P(b=1) - P(a=1) from the paired table (both 1, a only, b only,
+    neither); cells may be fractional (effective counts)."""
+    n = e + f + g + h
+    pa, pb = (e + f) / n, (e + g) / n
+    la, ua = (float(v) for v in _wilson(np.array(e + f), np.array(n), level))
+    lb, ub = (float(v) for v in _wilson(np.array(e + g), np.array(n), level))
+    cross = e * h - f * g
+    corrected = cross - n / 2 if cross > n / 2 else min(cross, 0.0)
+    margins = (e + f) * (g + h) * (e + g) * (f + h)
+    phi = corrected / math.sqrt(margins) if margins > 0 else 0.0
+    d = pb - pa
+    below = math.sqrt(max((pb - lb) ** 2 - 2 * phi * (pb - lb) * (ua - pa) + (ua - pa) ** 2, 0.0))
+    above = math.sqrt(max((pa - la) ** 2 - 2 * phi * (pa - la) * (ub - pb) + (ub - pb) ** 2, 0.0))
+    return max(d - below, -1.0), min(d + above, 1.0)
+
+
+
 # ---------------------------------------------------------------- means
 
 

@@ -27,7 +27,8 @@ from scipy import special
 
 from hhh_eval.stats.clusters import Clusters
 from hhh_eval.stats.corpus import CORPUS_METRICS, Predictions, corpus_value
-from hhh_eval.stats.intervals import LEVEL, N_BOOT, _wilson, is_binary, upper_share_bound, z_value
+from hhh_eval.stats.intervals import LEVEL, N_BOOT, is_binary, newcombe, upper_share_bound, z_value
+from hhh_eval.stats.power import mde
 
 MIN_CONTINUOUS_PAIRS = 30
 FEW_DIFFERING = 5
@@ -39,7 +40,7 @@ class PairedResult:
     """mean(b - a) on the paired items with its interval and two-sided p-value (None: not testable, see note).
 
     spread: what power depends on: the share of discordant pairs (binary) or the standard deviation of the
-    differences (other metrics).
+    differences (continuous values); None for corpus metrics.
     """
 
     diff: float | None
@@ -56,6 +57,11 @@ class PairedResult:
     def tested(self) -> bool:
         return self.low is not None
 
+    @property
+    def mde(self) -> float | None:
+        """Minimum detectable effect at 80% power (two-sided 5%), from the interval's half-width."""
+        return None if self.low is None or self.high is None else mde((self.high - self.low) / 2)
+
 
 def untested(n: int, note: str, diff: float | None = None, n_differing: int = 0) -> PairedResult:
     return PairedResult(diff, None, None, None, "none", n, n_differing, None, note)
@@ -70,23 +76,6 @@ def mcnemar_p(f: np.ndarray | float, g: np.ndarray | float) -> np.ndarray:
     m = f + g
     p = np.minimum(1.0, 2.0 * special.bdtr(np.minimum(f, g), np.maximum(m, 1), 0.5))
     return np.where(m == 0, 1.0, p)
-
-
-def newcombe(e: float, f: float, g: float, h: float, level: float = LEVEL) -> tuple[float, float]:
-    """Newcombe (1998) method 10 bounds for P(b=1) - P(a=1) from the paired table (both 1, a only, b only,
-    neither); cells may be fractional (effective counts)."""
-    n = e + f + g + h
-    pa, pb = (e + f) / n, (e + g) / n
-    la, ua = (float(v) for v in _wilson(np.array(e + f), np.array(n), level))
-    lb, ub = (float(v) for v in _wilson(np.array(e + g), np.array(n), level))
-    cross = e * h - f * g
-    corrected = cross - n / 2 if cross > n / 2 else min(cross, 0.0)
-    margins = (e + f) * (g + h) * (e + g) * (f + h)
-    phi = corrected / math.sqrt(margins) if margins > 0 else 0.0
-    d = pb - pa
-    below = math.sqrt(max((pb - lb) ** 2 - 2 * phi * (pb - lb) * (ua - pa) + (ua - pa) ** 2, 0.0))
-    above = math.sqrt(max((pa - la) ** 2 - 2 * phi * (pa - la) * (ub - pb) + (ub - pb) ** 2, 0.0))
-    return max(d - below, -1.0), min(d + above, 1.0)
 
 
 def _table(a: np.ndarray, b: np.ndarray) -> tuple[int, int, int, int]:
@@ -199,4 +188,4 @@ def paired_corpus(name: str, a: Predictions, b: Predictions, seed: int, clusters
     if (share := _few_differing_bound(differing, clusters.n_clusters, level)) is not None:
         bound = metric.sensitivity(share)
         low, high, method = min(low, -bound), max(high, bound), method + "+bound"
-    return PairedResult(diff, max(low, -1.0), min(high, 1.0), p, method, n, differing, se)
+    return PairedResult(diff, max(low, -1.0), min(high, 1.0), p, method, n, differing)
