@@ -116,8 +116,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--x-label", default=None, help="card label key to use as x (e.g. step), or a name for --x values")
     p.add_argument("--tasks", help="comma-separated tasks to include in trend plots")
 
-    p = sub.add_parser("report", help="write report.md and report.html for a run")
+    p = sub.add_parser("report", help="write report.md and report.html (plots, sample browser) for a run")
     p.add_argument("run_dir", help="a run folder or its report_card.json")
+    p.add_argument("--baseline", help="another run folder: report.html also lists the items whose outcome changed")
 
     p = sub.add_parser("export", help="export a card as Hugging Face model-index YAML and lm-eval results JSON")
     p.add_argument("card", help="report_card.json or run folder")
