@@ -289,14 +289,14 @@ def _write_outputs(run_dir: Path, manifest: dict[str, Any], force_judge: bool = 
     """Scores first, then the card that records their hashes: a card is never read with other scores."""
     from hhh_eval.card import check_card, write_card
     from hhh_eval.fileio import atomic_write_text
-    from hhh_eval.report import write_markdown
+    from hhh_eval.derived import refresh_derived
 
     card, texts = build_card(run_dir, manifest, force_judge)
     check_card(card)  # before anything is written
     for name, text in texts.items():
         atomic_write_text(run_dir / "scores" / f"{name}.jsonl", text)
     write_card(card, run_dir)
-    write_markdown(card, run_dir)
+    refresh_derived(card, run_dir)  # report.md/.html rebuilt, stale checklists and plots removed
     return card
 
 
