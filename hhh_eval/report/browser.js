@@ -131,7 +131,8 @@
     if (base.prompt === undefined) node.append(el("h4", {}, "Prompt (as sent, same in both runs)"),
       el("pre", { class: "prompt" }, item.prompt));
     const side = (title, it) => {
-      const col = el("div", {}, el("h4", {}, title), el("span", { class: "badge " + it.outcome }, it.outcome));
+      const col = el("div", {}, el("h4", { class: "side" }, title, " ", el("span", { class: "badge " + it.outcome },
+        it.outcome)));
       if (change.base.prompt !== undefined) col.append(el("h4", {}, "Prompt (as sent)"), el("pre", {}, it.prompt));
       col.append(...answerBlock(it));
       return col;
@@ -163,7 +164,8 @@
     render();
   }
 
-  fillSelect($("f-task"), tasks.map((t, k) => [String(k), `${t.name} (${t.n})`]), "all tasks");
+  const browsable = tasks.map((t, k) => [String(k), `${t.name} (${t.n})`]).filter((_, k) => tasks[k].n > 0);
+  fillSelect($("f-task"), browsable, "all tasks");
   const mode = $("f-mode");
   if (mode) {
     mode.addEventListener("change", () => { state.mode = mode.value; refreshChoices(); update(true); });
