@@ -137,8 +137,7 @@ def _x_axis(ax: Any, numeric: bool, integer: bool, categories: list[Any], title:
     ax.set_xlabel(title)
     if numeric:
         ax.ticklabel_format(axis="x", style="plain", useOffset=False)
-        if integer:
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=integer))  # few enough to read in a narrow panel
         return
     names = [shorten(str(c), 18) for c in categories]
     ticks, names = thin(range(len(categories)), names, 12)
