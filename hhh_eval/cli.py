@@ -120,7 +120,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", help="a run folder or its report_card.json")
     p.add_argument("--baseline", help="another run folder: report.html also lists the items whose outcome changed")
 
-    p = sub.add_parser("export", help="export a card as Hugging Face model-index YAML and lm-eval results JSON")
+    p = sub.add_parser("export", help="export a card as Hugging Face model-index YAML and lm-eval results JSON "
+                       "(a demo or partial card is marked in every result)")
     p.add_argument("card", help="report_card.json or run folder")
     p.add_argument("--out", help="folder to write into (default: next to the card)")
 
