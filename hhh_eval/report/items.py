@@ -25,7 +25,8 @@ from hhh_eval.fileio import iter_jsonl
 from hhh_eval.judging import verdicts_path
 from hhh_eval.runs import RunData, TaskScores
 
-SIGNIFICANT = 4  # digits kept of per-item metric values and log-likelihoods
+SIGNIFICANT = 4  # digits kept of per-item metric values and judge scores
+LL_DECIMALS = 2  # decimals kept of log-likelihoods (as the page shows them)
 
 
 @dataclass(frozen=True)
@@ -60,10 +61,11 @@ class BrowserData:
                 "changed": self.changed, "baseline_notes": list(self.baseline_notes)}
 
 
-def _round(x: float | None) -> float | None:
+def _round(x: float | None, decimals: int | None = None) -> float | None:
+    """x to SIGNIFICANT digits (or to `decimals` places); None for a missing or non-finite number."""
     if x is None or not math.isfinite(x):
         return None
-    return float(f"{x:.{SIGNIFICANT}g}")
+    return round(x, decimals) if decimals is not None else float(f"{x:.{SIGNIFICANT}g}")
 
 
 def outcome(value: float | None, higher_is_better: bool) -> str:
@@ -92,7 +94,8 @@ def _answer(sample: dict[str, Any], scores: TaskScores, i: int) -> dict[str, Any
         return {"answer": sample["response"],
                 "target": target if isinstance(target, str) and target.strip() else None}
     lls = sample.get("loglikelihoods") or []
-    out: dict[str, Any] = {"options": [[str(c), _round(ll)] for c, ll in zip(sample.get("choices") or [], lls)]}
+    out: dict[str, Any] = {"options": [[str(c), _round(ll, LL_DECIMALS)]
+                                       for c, ll in zip(sample.get("choices") or [], lls)]}
     if lls:
         out["pred"] = int(np.argmax(lls))
     if scores.gold is not None and not math.isnan(scores.gold[i]):
