@@ -20,6 +20,7 @@ import pytest
 from fakecards import fake_run
 from hhh_eval.cli import main
 from hhh_eval.fileio import atomic_write_jsonl, read_jsonl
+from hhh_eval.report import task_items
 from hhh_eval.report.items import browser_data, outcome, with_changes
 from hhh_eval.runs import load_run
 
@@ -69,8 +70,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def test_every_item_with_its_outcome_verdict_and_options(runs: tuple[Path, Path]) -> None:
     run = load_run(runs[0])
     data = browser_data(run)
-    assert [t.name for t in data.tasks] == list(run.card.tasks) and len(data.items) == sum(t.n for t in data.tasks)
-    for task_index, (name, task) in enumerate(run.card.tasks.items()):
+    assert [t.name for t in data.tasks] == [name for name, _ in task_items(run.card)]
+    assert len(data.items) == sum(t.n for t in data.tasks)
+    for task_index, (name, task) in enumerate(task_items(run.card)):
         items = [it for it in data.items if it["task"] == task_index]
         rows = read_jsonl(runs[0] / "scores" / f"{name}.jsonl")
         assert [it["hash"] for it in items] == [r["doc_hash"] for r in rows]

@@ -69,7 +69,8 @@ def _browser(data: BrowserData) -> str:
                   "hash; show them with 'Items'.")
         mode = ('<label>Items<select id="f-mode"><option value="all">all items</option>'
                 f'<option value="changed">changed vs baseline ({n_changed})</option></select></label>')
-    notes = "".join(f'<p class="warning">Baseline not comparable: {html.escape(n)}</p>' for n in data.baseline_notes)
+    notes = (f'<p class="warning">The baseline differs: {html.escape("; ".join(data.baseline_notes))}. Only items '
+             "in both runs are paired.</p>") if data.baseline_notes else ""
     missing = "".join(f"<li>{html.escape(t.name)}: {html.escape(t.note)}</li>" for t in data.tasks if t.note)
     return (f'<h2 id="samples">Samples</h2><p>{html.escape(intro)}</p>{notes}'
             + (f"<ul>{missing}</ul>" if missing else "")

@@ -23,6 +23,7 @@ from hhh_eval.comparison import mismatches, pair_items
 from hhh_eval.errors import UserError
 from hhh_eval.fileio import iter_jsonl
 from hhh_eval.judging import verdicts_path
+from hhh_eval.report.content import task_items
 from hhh_eval.runs import RunData, TaskScores
 
 SIGNIFICANT = 4  # digits kept of per-item metric values and judge scores
@@ -116,12 +117,24 @@ def _item(task_index: int, task: TaskResult, sample: dict[str, Any], scores: Tas
     return item
 
 
+def _why_no_items(task: str) -> str:
+    from hhh_eval.registry import load_derived
+
+    try:
+        derived = load_derived().get(task)
+    except UserError:
+        derived = None
+    if derived is not None:
+        return f"scored from the items of {', '.join(derived.sources)} (no items of its own): browse those tasks"
+    return "no samples file in the run folder"
+
+
 def _task_items(run: RunData, name: str, index: int) -> tuple[list[dict[str, Any]], str | None]:
     """A task's items in file order, or none and why."""
     assert run.run_dir is not None
     path = run.run_dir / "samples" / f"{name}.jsonl"
     if not path.is_file():
-        return [], "no samples file: a derived task (its items are those of its source tasks) or samples removed"
+        return [], _why_no_items(name)
     task, scores, samples = run.card.tasks[name], run.task_scores(name), list(iter_jsonl(path))
     hashes = [s["doc_hash"] for s in samples]
     if hashes != [k.split("#")[0] for k in scores.keys]:
@@ -134,7 +147,7 @@ def _task_items(run: RunData, name: str, index: int) -> tuple[list[dict[str, Any
 def browser_data(run: RunData) -> BrowserData:
     """Every item of every task of a run folder, tasks in the card's order."""
     tasks, items = [], []
-    for index, (name, task) in enumerate(run.card.tasks.items()):
+    for index, (name, task) in enumerate(task_items(run.card)):
         found, note = _task_items(run, name, index)
         headline = task.metrics[task.headline]
         tasks.append(BrowserTask(name, task.axis, task.headline, headline.higher_is_better, task.judge, len(found),
