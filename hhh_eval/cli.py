@@ -162,10 +162,12 @@ def _add_card_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--x-label", default=None, help="card label key to use as x (e.g. step), or a name for --x values")
     p.add_argument("--tasks", help="comma-separated tasks to include in trend plots")
 
-    p = sub.add_parser("report", help="write report.md and report.html for a run")
+    p = sub.add_parser("report", help="write report.md and report.html (plots, sample browser) for a run")
     p.add_argument("run_dir", help="a run folder or its report_card.json")
+    p.add_argument("--baseline", help="another run folder: report.html also lists the items whose outcome changed")
 
-    p = sub.add_parser("export", help="export a card as Hugging Face model-index YAML and lm-eval results JSON")
+    p = sub.add_parser("export", help="export a card as Hugging Face model-index YAML and lm-eval results JSON "
+                       "(a demo or partial card is marked in every result)")
     p.add_argument("card", help="report_card.json or run folder")
     p.add_argument("--out", help="folder to write into (default: next to the card)")
 

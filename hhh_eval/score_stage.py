@@ -103,8 +103,8 @@ def write_outputs(run_dir: Path, manifest: dict[str, Any], registry: Registry, f
     """Scores first, then the card that records their hashes (a card is never read with other scores), the report,
     and the manifest with the judges' sources."""
     from hhh_eval.card import check_card, write_card
+    from hhh_eval.derived import refresh_derived
     from hhh_eval.fileio import atomic_write_bytes, atomic_write_text
-    from hhh_eval.report import write_markdown
 
     card, files = build_card(run_dir, manifest, registry, force_judge)
     check_card(card)  # before anything is written
@@ -112,7 +112,7 @@ def write_outputs(run_dir: Path, manifest: dict[str, Any], registry: Registry, f
         atomic_write_text(inside(run_dir / "scores" / f"{name}.jsonl", run_dir), scores.jsonl)
         atomic_write_bytes(inside(run_dir / "scores" / f"{name}.arrow", run_dir), scores.arrow)
     write_card(card, run_dir)
-    write_markdown(card, run_dir)
+    refresh_derived(card, run_dir)  # report.md/.html rebuilt, stale checklists and plots removed
     manifest.setdefault("sources", {})["judges"] = judge_sources(registry, list(card.judges))
     atomic_write_json(run_dir / MANIFEST, manifest)
     return card

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from matplotlib.patches import Rectangle
 
 from fakecards import TASKS, fake_card, fake_run
 from hhh_eval.card import Card
 from hhh_eval.cli import main
 from hhh_eval.errors import UserError
-from hhh_eval.plots import LABEL_MAX, LEGEND_MAX, card_labels, pareto_frontier, write_plots, x_values
+from hhh_eval.fileio import sha256_file
+from hhh_eval.plots import (LABEL_MAX, LEGEND_MAX, MANIFEST, card_labels, categories_figure, pareto_figure,
+                            pareto_frontier, trends_figure, write_plots, x_values)
+from hhh_eval.plots.categories import NO_DATA
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SINGLE = ["axis_scores", "task_scores", "categories_beavertails"]
@@ -36,12 +42,14 @@ def test_pareto_frontier(points: list[tuple[float, float]], frontier: list[int])
 
 
 def _check_files(paths: list[Path], stems: list[str]) -> None:
-    assert sorted(p.name for p in paths) == sorted(f"{s}.{ext}" for s in stems for ext in ("png", "svg"))
+    expected = [f"{s}.{ext}" for s in stems for ext in ("png", "svg")]
+    assert sorted(p.name for p in paths) == sorted([*expected, MANIFEST])
     for p in paths:
         if p.suffix == ".png":
             assert p.read_bytes().startswith(PNG_MAGIC)
-        else:
+        elif p.suffix == ".svg":
             assert ET.parse(p).getroot().tag.endswith("svg")
+    assert json.loads(paths[-1].read_text())["files"] == sorted(expected)
 
 
 def test_one_card_gives_the_single_card_plots(tmp_path: Path) -> None:
@@ -58,8 +66,8 @@ def test_many_cards_give_every_plot(tmp_path: Path, n_cards: int) -> None:
 
 def test_files_are_the_same_bytes_each_time(tmp_path: Path) -> None:
     cards = [fake_card(f"r{i}", seed=i, n=50) for i in range(3)]
-    first = {p.name: p.read_bytes() for p in write_plots(cards, tmp_path / "a")}
-    second = {p.name: p.read_bytes() for p in write_plots(cards, tmp_path / "b")}
+    first = {p.name: p.read_bytes() for p in write_plots(cards, tmp_path / "a") if p.name != MANIFEST}
+    second = {p.name: p.read_bytes() for p in write_plots(cards, tmp_path / "b") if p.name != MANIFEST}
     assert first == second
 
 
@@ -85,7 +93,7 @@ def test_x_values_come_from_x_then_label_then_order() -> None:
     assert x_values(cards, ["5", "7"], "merge weight") == ([5.0, 7.0], "merge weight")
     assert x_values(cards, ["a", "b"], None) == (["a", "b"], "x")
     assert x_values(cards, None, None) == ([300, 100], "step")
-    assert x_values(_cards({}, {}), None, None) == ([1, 2], "card (order given)")
+    assert x_values(_cards({}, {}), None, None) == (["run0", "run1"], "card (order given)")
 
 
 def test_x_values_refuse_bad_input() -> None:
@@ -121,6 +129,82 @@ def test_cli_plot_prints_files_and_rejects_mixed_suites(tmp_path: Path, capsys: 
     assert main(["plot", *map(str, runs), "--out", str(out), "--tasks", "pubmedqa"]) == 0
     printed = capsys.readouterr().out.split()
     assert sorted(printed) == sorted(str(p) for p in out.iterdir())
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert [c["sha256"] for c in manifest["cards"]] == [sha256_file(r / "report_card.json") for r in runs]
+    assert all((out / c["path"]).resolve() == (r / "report_card.json").resolve()
+               for c, r in zip(manifest["cards"], runs))
+    svg = (out / "axis_scores.svg").read_text()
+    assert all(c["sha256"] in svg for c in manifest["cards"])  # every file names its cards
     other = fake_run(tmp_path / "runs", "other", seed=9, n=30, suite="other-suite")
     assert main(["plot", str(runs[0]), str(other), "--out", str(tmp_path / "bad")]) == 2
     assert "different suites" in capsys.readouterr().err
+
+
+def _with_categories(card: Card, values: dict[str, float | None], higher_is_better: bool) -> Card:
+    """The card with beavertails' per-category harm_rate set to `values` (None: no data) and its direction."""
+    task = card.tasks["beavertails"]
+    template = next(iter(task.categories.values()))["harm_rate"]
+    cats = {cat: {"harm_rate": template.model_copy(update={
+        "value": v, "ci_low": v, "ci_high": v, "stderr": None if v is None else 0.0,
+        "higher_is_better": higher_is_better})} for cat, v in values.items()}
+    task = task.model_copy(update={"categories": cats})
+    return card.model_copy(update={"tasks": {**card.tasks, "beavertails": task}})
+
+
+def test_heatmap_scale_is_0_to_100_and_no_data_is_not_zero() -> None:
+    cards = [_with_categories(fake_card(f"r{i}", seed=i, n=20), {"a": 0.0, "b": None, "c": 0.0}, False)
+             for i in range(2)]
+    fig = categories_figure(cards, ["r0", "r1"], "beavertails")
+    bar = fig.axes[-1]
+    assert bar.get_ylim() == (0.0, 100.0)  # fixed, though every value is 0
+    cells = [t.get_text() for t in fig.axes[0].texts]
+    assert cells == ["0.0", "0.0", "no data", "no data", "0.0", "0.0"]
+    hatched = [p for p in fig.axes[0].patches if isinstance(p, Rectangle) and p.get_hatch() == NO_DATA["hatch"]]
+    assert len(hatched) == 2
+    image = fig.axes[0].images[0]
+    zero, missing = image.to_rgba(image.get_array())[0, 0], image.cmap.get_bad()
+    assert not np.allclose(zero, missing)  # 0 is a tint of the scale, no data is grey and hatched
+
+
+@pytest.mark.parametrize("higher_is_better", [True, False])
+def test_category_colours_follow_the_metric_direction(higher_is_better: bool) -> None:
+    """Red only where lower is better (deeper = worse); blue where higher is better (red never means good)."""
+    card = _with_categories(fake_card("solo", seed=1, n=20), {"a": 0.1, "b": 0.5, "c": 0.9}, higher_is_better)
+    fig = categories_figure([card], ["solo"], "beavertails")
+    colours = [bar.get_facecolor() for bar in fig.axes[0].patches if bar.get_width() > 0]
+    assert len(colours) == 3
+    assert all((b > r) if higher_is_better else (r > b) for r, _, b, _ in colours)
+    brightness = [sum(c[:3]) for c in colours]
+    assert brightness[0] > brightness[1] > brightness[2]  # deeper for larger values, on a fixed 0-100% scale
+
+
+def test_trends_without_x_show_the_cards_in_order_as_categories() -> None:
+    cards = _cards({}, {}, {})
+    xs, title = x_values(cards, None, None)
+    fig = trends_figure(cards, xs, title, [])
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["run0", "run1", "run2"]
+    assert ax.get_xlabel() == "card (order given)"
+
+
+def test_pareto_draws_the_frontier_as_a_line() -> None:
+    cards = [fake_card(f"r{i}", seed=i, n=60, shift={"pubmedqa": 0.05 * i, "beavertails": 0.05 * i})
+             for i in range(4)]
+    fig = pareto_figure(cards, card_labels(cards))
+    line = next(line for line in fig.axes[0].lines if line.get_label().startswith("Pareto frontier"))
+    points = [(c.axes["helpfulness"].score, c.axes["harmlessness"].score) for c in cards]
+    front = pareto_frontier(points)
+    assert list(line.get_xdata()) == [points[i][0] for i in front]
+    assert list(line.get_ydata()) == [points[i][1] for i in front]
+
+
+def test_cli_plot_warns_when_cards_are_over_different_data(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    a = fake_run(tmp_path / "runs", "a", seed=1, n=30)
+    b = fake_run(tmp_path / "runs", "b", seed=2, n=40)  # other items: dataset fingerprints differ
+    c = fake_run(tmp_path / "runs", "c", seed=3, n=30)
+    assert main(["plot", str(a), str(b), str(c), "--out", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err.splitlines()
+    warned = [line for line in err if "not comparable" in line]
+    assert len(warned) == 1 and warned[0].startswith("warning: b is not comparable with a (")
+    assert "different items" in warned[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 import re
 import subprocess
 import sys
@@ -10,20 +11,25 @@ from pathlib import Path
 
 import pytest
 
-from fakecards import fake_run
+from fakecards import FULL_TASKS, fake_run
 from hhh_eval.card import Card, load_card
 from hhh_eval.cli import main
+from hhh_eval.fileio import sha256_file
+from hhh_eval.plots.output import CSS_PX_PER_INCH
 from hhh_eval.report import (
     UNSCORED_WARN_SHARE,
     fmt_interval,
     fmt_metric_value,
     fmt_score,
+    html_text,
     markdown_text,
     write_html,
     write_markdown,
 )
+from hhh_eval.report.html import CSP
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+PAGE_WIDTH = 1168  # CSS px of report.html's content column (1200 px less padding)
 
 
 @pytest.fixture(scope="module")
@@ -93,13 +99,75 @@ def test_html_is_self_contained_with_embedded_plots(full: tuple[Card, Path]) -> 
     card, run_dir = full
     text = write_html(card, run_dir).read_text(encoding="utf-8")
     assert not re.search(r"https?://", text)
-    assert not re.search(r"<(link|script)\b", text)
-    images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', text)
+    assert not re.search(r"<link\b|<script[^>]*\bsrc=", text)  # scripts are inline, nothing is fetched
+    assert f'content="{CSP}"' in text and "default-src 'none'" in CSP
+    images = re.findall(r'<img [^>]*width="(\d+)" src="data:image/png;base64,([A-Za-z0-9+/=]+)"', text)
     assert len(images) == 3  # axis scores, task scores, beavertails categories
-    assert all(base64.b64decode(img).startswith(PNG_MAGIC) for img in images)
-    assert re.findall(r"<img [^>]*>", text) and all("data:image/png" in tag for tag in re.findall(r"<img [^>]*>", text))
+    assert len(re.findall(r"<img [^>]*>", text)) == 3
+    for width, data in images:
+        png = base64.b64decode(data)
+        assert png.startswith(PNG_MAGIC)
+        pixels = int.from_bytes(png[16:20], "big")  # IHDR width
+        assert int(width) <= PAGE_WIDTH and pixels == pytest.approx(2 * int(width), abs=2)  # drawn at 2x, shown 1:1
     for name in card.tasks:
         assert f"<td>{name}</td>" in text
+
+
+def test_report_plots_keep_labels_readable_at_their_displayed_size(tmp_path: Path) -> None:
+    """13 tasks: the task plot is shown at its drawn width (no shrinking), every label at least 11 px high."""
+    from hhh_eval.plots import card_figures
+
+    card, _ = load_card(fake_run(tmp_path, "all", seed=3, n=40, tasks=FULL_TASKS))
+    for stem, fig in card_figures([card]).items():
+        assert fig.get_figwidth() * CSS_PX_PER_INCH <= PAGE_WIDTH, stem
+        fig.draw_without_rendering()
+        texts = [t for ax in fig.axes for t in (*ax.get_xticklabels(), *ax.get_yticklabels(), *ax.texts)
+                 if t.get_text()]
+        assert texts and min(t.get_fontsize() for t in texts) * CSS_PX_PER_INCH / 72 >= 11, stem
+
+
+def test_both_reports_name_the_card_they_were_built_from(full: tuple[Card, Path]) -> None:
+    card, run_dir = full
+    sha = sha256_file(run_dir / "report_card.json")
+    md, html_file = write_markdown(card, run_dir), write_html(card, run_dir)
+    assert f"Built from report_card.json with sha256 {sha}." in md.read_text(encoding="utf-8")
+    text = html_file.read_text(encoding="utf-8")
+    assert f'<meta name="hhh-eval-card-sha256" content="{sha}">' in text and f"<td>{sha}</td>" in text
+
+
+@pytest.mark.parametrize("source, says, never", [
+    ("demo", "the shipped sample items", "real data"),
+    ("data_dir", "the real data (from a data dir)", "sample items"),
+    ("hub", "the real data (from the hub)", "sample items"),
+])
+def test_demo_warning_names_the_data_the_demo_ran_on(full: tuple[Card, Path], source: str, says: str,
+                                                     never: str) -> None:
+    card = full[0]
+    card = card.model_copy(update={"run": card.run.model_copy(update={"demo": True, "data_source": source})})
+    for text in (markdown_text(card), html_text(card, [])):
+        warning = next(line for line in text.splitlines() if "DEMO RUN" in line)
+        assert says in warning and never not in warning
+
+
+NASTY = {"model": "[win](http://evil.example) **org**/model_", "label": "<script>alert(1)</script>",
+         "system": "# You are | a *helpful*\nassistant `x` ~~y~~ $5 & ![i](data:x)"}
+
+
+def test_markdown_shows_every_free_text_literally(full: tuple[Card, Path]) -> None:
+    """Model name, labels, system prompt and run name render as the same text, opening no link, emphasis, code,
+    heading or HTML, and keep every table row intact."""
+    markdown_it = pytest.importorskip("markdown_it")
+    card = full[0]
+    card = card.model_copy(update={
+        "model": card.model.model_copy(update={"name": NASTY["model"], "system_prompt": NASTY["system"]}),
+        "run": card.run.model_copy(update={"labels": {"name": NASTY["label"]}, "run_name": "run_*1*"})})
+    rendered = markdown_it.MarkdownIt("commonmark").enable(["table", "strikethrough"]).render(markdown_text(card))
+    assert not re.findall(r"<(a|img|em|strong|code|script|del|h1|ul|ol)\b", rendered.split("</h1>", 1)[1])
+    page = html.unescape(re.sub(r"<[^>]+>", "", rendered))
+    for text in (*NASTY.values(), "run_*1*"):
+        assert text.replace("\n", " ") in page
+    rows = [line for line in markdown_text(card).splitlines() if line.startswith("| ")]
+    assert all(len(re.findall(r"(?<!\\)\|", row)) == len(re.findall(r"(?<!\\)\|", rows[0])) for row in rows[:4])
 
 
 def test_cli_report_writes_both_files(full: tuple[Card, Path], capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,7 +14,7 @@ from hhh_eval.card import Clustering, CorrectedRate, DatasetRef, ItemScore, Metr
 from hhh_eval.fileio import dumps, sha256_text
 from hhh_eval.registry import DerivedSpec, MetricSpec, SuiteEntry, TaskSpec
 from hhh_eval.scoring.items import clusters_of, predictions, scored_values
-from hhh_eval.stats import CORPUS_METRICS, Interval, corpus_interval, metric_interval
+from hhh_eval.stats import CORPUS_METRICS, corpus_interval, metric_interval
 from hhh_eval.stats.correction import METHOD as CORRECTION_METHOD
 from hhh_eval.stats.correction import JudgeAccuracy, corrected_rate
 from hhh_eval.stats.intervals import design_effect

@@ -1,23 +1,16 @@
-"""Run reports: report.md (written after every run; fast, no plotting) and report.html (one self-contained file).
-
-Both render the same sections, built once from the card: summary and warnings, axes, tasks, metrics, categories,
-datasets, judges and provenance. Scores are 0-100 with one decimal; rates (metrics in [0, 1]) are percentages.
+"""The report's content, built once from the card and rendered by markdown.py and html.py: summary and warnings,
+axes, tasks, metrics, categories, datasets, judges and provenance. Scores are 0-100 with one decimal; rates
+(metrics in [0, 1]) are percentages. Every text here is plain: the renderers escape it.
 """
 
 from __future__ import annotations
 
-import argparse
-import base64
-import html
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from hhh_eval.card import AxisResult, Card, Metric, TaskResult, load_card
-from hhh_eval.fileio import atomic_write_text
+from hhh_eval.card import AxisResult, Card, Metric, TaskResult
 from hhh_eval.judging import UNSCORED_WARN_SHARE
 from hhh_eval.registry import AXES
-from hhh_eval.text import md_escape
 
 DASH = "—"
 
@@ -96,13 +89,18 @@ def task_items(card: Card) -> list[tuple[str, TaskResult]]:
 # ---------------------------------------------------------------- content
 
 
+def data_description(card: Card) -> str:
+    """Which items the run used, as the terminal says it: the shipped sample items or the real data."""
+    return {"demo": "the shipped sample items", "data_dir": "the real data (from a data dir)",
+            "hub": "the real data (from the hub)"}[card.run.data_source]
+
+
 def card_warnings(card: Card) -> list[str]:
     """What a reader must know before trusting the numbers, one line each."""
     run = card.run
     out = []
     if run.demo:
-        items = "sample items" if run.data_source == "demo" else "the real data"
-        out.append(f"DEMO RUN: a tiny local model on {items}; demo scores mean nothing.")
+        out.append(f"DEMO RUN: a tiny random model on {data_description(card)}; demo scores mean nothing.")
     if card.partial:
         limit = f"at most {run.limit} items per task" if run.limit is not None else "not every item scored"
         out.append(f"PARTIAL RUN ({limit}): scores are not comparable with full runs.")
@@ -117,7 +115,7 @@ def card_warnings(card: Card) -> list[str]:
     return out
 
 
-def _summary(card: Card) -> str:
+def summary_text(card: Card) -> str:
     axes = "; ".join(f"{axis} {fmt_score(a.score)} (95% CI {fmt_interval(a.ci_low, a.ci_high)})"
                      for axis, a in axis_items(card)) or "no axis scores"
     suite = card.suite
@@ -207,7 +205,7 @@ def _judges_table(card: Card) -> Table:
     return Table(("Judge", "Kind", "Version", "Identity", "Model", "Threshold", "Validation", "Tasks"), rows)
 
 
-def _provenance_table(card: Card) -> Table:
+def _provenance_table(card: Card, card_sha256: str | None) -> Table:
     model, run, harness, suite = card.model, card.run, card.harness, card.suite
     dirty = "" if harness.git_dirty is None else (" (dirty)" if harness.git_dirty else " (clean)")
     rows = (
@@ -236,6 +234,7 @@ def _provenance_table(card: Card) -> Table:
         ("Labels", _kv(run.labels)),
         ("Created at", card.created_at),
         ("Schema version", card.schema_version),
+        ("Card SHA-256 (report_card.json)", _or_dash(card_sha256)),
     )
     return Table(("Field", "Value"), rows)
 
@@ -245,8 +244,8 @@ def _notes(card: Card) -> tuple[str, ...]:
                  for metric, note in sorted((t.metric_notes or {}).items()))
 
 
-def report_sections(card: Card) -> list[Section]:
-    """The report's content, shared by the Markdown and HTML renderings."""
+def report_sections(card: Card, card_sha256: str | None = None) -> list[Section]:
+    """The report's content, shared by the Markdown and HTML renderings; `card_sha256` names the card file."""
     sections = [
         Section("Axes", tables=(_axes_table(card),)),
         Section("Tasks", paragraphs=_notes(card), tables=(_tasks_table(card),)),
@@ -257,7 +256,7 @@ def report_sections(card: Card) -> list[Section]:
         Section("Datasets", tables=(_datasets_table(card),)),
         Section("Judges", paragraphs=() if card.judges else ("No judged tasks.",),
                 tables=(_judges_table(card),) if card.judges else ()),
-        Section("Provenance", tables=(_provenance_table(card),)),
+        Section("Provenance", tables=(_provenance_table(card, card_sha256),)),
     ]
     return sections
 
@@ -266,90 +265,6 @@ def report_title(card: Card) -> str:
     return f"hhh-eval report: {card.model.name} / {card.run.run_name}"
 
 
-# ---------------------------------------------------------------- Markdown
-
-
-def _md_cell(text: str) -> str:
-    return md_escape(text)
-
-
-def _md_table(table: Table) -> str:
-    lines = ["| " + " | ".join(table.headers) + " |", "|" + "---|" * len(table.headers)]
-    lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in table.rows]
-    return "\n".join(lines)
-
-
-def markdown_text(card: Card) -> str:
-    parts = [f"# {md_escape(report_title(card))}", md_escape(_summary(card))]
-    parts += [f"> **Warning:** {md_escape(w)}" for w in card_warnings(card)]
-    for section in report_sections(card):
-        parts.append(f"## {md_escape(section.title)}")
-        parts += [md_escape(p) for p in section.paragraphs] + [_md_table(t) for t in section.tables]
-    return "\n\n".join(parts) + "\n"
-
-
-def write_markdown(card: Card, run_dir: Path) -> Path:
-    """Write run_dir/report.md atomically."""
-    path = Path(run_dir) / "report.md"
-    atomic_write_text(path, markdown_text(card))
-    return path
-
-
-# ---------------------------------------------------------------- HTML
-
-_CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2rem auto;max-width:1200px;
-padding:0 1rem;color:#1d1d1f;line-height:1.45}
-h1{font-size:1.6rem}h2{font-size:1.25rem;margin-top:2rem;border-bottom:1px solid #ddd;padding-bottom:.2rem}
-table{border-collapse:collapse;margin:.6rem 0;font-size:.9rem}
-th,td{border:1px solid #d0d0d0;padding:.25rem .5rem;text-align:left;vertical-align:top}
-th{background:#f3f3f3}tr:nth-child(even) td{background:#fafafa}
-.warning{background:#fff4e5;border-left:4px solid #e67700;padding:.5rem .8rem;margin:.4rem 0;font-weight:600}
-figure{margin:1rem 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
-figcaption{font-size:.85rem;color:#555}
-"""
-
-
-def _html_table(table: Table) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in table.headers)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in table.rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _html_figure(title: str, png: bytes) -> str:
-    data = base64.b64encode(png).decode("ascii")
-    return (f'<figure><img alt="{html.escape(title)}" src="data:image/png;base64,{data}">'
-            f"<figcaption>{html.escape(title)}</figcaption></figure>")
-
-
-def html_text(card: Card, images: list[tuple[str, bytes]]) -> str:
-    """The report as one HTML document; `images` are (caption, PNG bytes), embedded inline."""
-    title = html.escape(report_title(card))
-    parts = [f"<h1>{title}</h1>", f"<p>{html.escape(_summary(card))}</p>"]
-    parts += [f'<p class="warning">Warning: {html.escape(w)}</p>' for w in card_warnings(card)]
-    for section in report_sections(card):
-        parts.append(f"<h2>{html.escape(section.title)}</h2>")
-        parts += [f"<p>{html.escape(p)}</p>" for p in section.paragraphs]
-        parts += [_html_table(t) for t in section.tables]
-        if section.title == "Tasks" and images:
-            parts.append("<h2>Plots</h2>")
-            parts += [_html_figure(caption, png) for caption, png in images]
-    body = "\n".join(parts)
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
-            f"<style>{_CSS}</style></head><body>\n{body}\n</body></html>\n")
-
-
-def write_html(card: Card, run_dir: Path) -> Path:
-    """Write run_dir/report.html atomically: one file, plots embedded as PNG data, no external links."""
-    from hhh_eval.plots import card_images
-
-    path = Path(run_dir) / "report.html"
-    atomic_write_text(path, html_text(card, card_images(card)))
-    return path
-
-
-def cli_report(args: argparse.Namespace) -> int:
-    card, run_dir = load_card(args.run_dir)
-    for path in (write_markdown(card, run_dir), write_html(card, run_dir)):
-        print(path)
-    return 0
+def built_from(card_sha256: str | None) -> str:
+    """The line that names the card a report was built from."""
+    return f"Built from report_card.json with sha256 {card_sha256 or 'unknown'}."

@@ -1,0 +1,179 @@
+"""Rendering and writing plots: PNG and SVG per plot (same bytes for the same cards), each naming the cards it
+was drawn from (file metadata `Source`, and plots.json beside them with each card's path and sha256); the
+report's images (PNG at twice their displayed size); `hhh-eval plot`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+from matplotlib.figure import Figure
+
+from hhh_eval.card import Card, card_path, load_card
+from hhh_eval.comparison import mismatches
+from hhh_eval.errors import UserError
+from hhh_eval.fileio import atomic_write_bytes, atomic_write_json
+from hhh_eval.plots.categories import categories_figure, category_tasks
+from hhh_eval.plots.common import card_labels, tasks_of, x_values
+from hhh_eval.plots.figures import axis_scores_figure, pareto_figure, task_scores_figure, trends_figure
+
+DPI = 120  # plot files
+REPORT_DPI = 192  # report images: twice the 96 CSS px per inch they are shown at, sharp on high-density screens
+CSS_PX_PER_INCH = 96
+SVG_SALT = "hhh-eval"
+MANIFEST = "plots.json"
+
+
+@dataclass(frozen=True)
+class PlotImage:
+    """A plot for report.html: caption, PNG bytes and the width (CSS px) it is drawn for."""
+
+    caption: str
+    png: bytes
+    width: int
+
+
+@dataclass(frozen=True)
+class CardSource:
+    """A plotted card's file: its path and sha256 (what plots name as their source)."""
+
+    path: Path
+    sha256: str
+
+
+def render(fig: Figure, fmt: str, source: str | None = None, dpi: int = DPI) -> bytes:
+    """A figure as PNG or SVG bytes, the same bytes for the same figure (no dates, fixed SVG ids); `source` goes
+    into the file's metadata."""
+    metadata: dict[str, Any] = {"Date": None} if fmt == "svg" else {}
+    if source:
+        metadata["Source"] = source
+    buf = io.BytesIO()
+    with matplotlib.rc_context({"svg.hashsalt": SVG_SALT}):
+        fig.savefig(buf, format=fmt, dpi=dpi, metadata=metadata or None)
+    return buf.getvalue()
+
+
+Jobs = dict[str, tuple[Callable[..., Figure | None], tuple[Any, ...]]]
+
+
+def _figure_jobs(cards: Sequence[Card], x: Sequence[str] | None = None, x_label: str | None = None,
+                 tasks: Sequence[str] = ()) -> Jobs:
+    """Every plot for these cards, by file stem: the function that draws it and its arguments."""
+    labels = card_labels(cards)
+    jobs: Jobs = {"axis_scores": (axis_scores_figure, (cards, labels)),
+                  "task_scores": (task_scores_figure, (cards, labels))}
+    if len(cards) > 1:
+        xs, x_title = x_values(cards, x, x_label)
+        jobs["trends"] = (trends_figure, (cards, xs, x_title, tasks))
+        jobs["pareto"] = (pareto_figure, (cards, labels))
+    for task in category_tasks(cards):
+        jobs[f"categories_{task}"] = (categories_figure, (cards, labels, task))
+    return jobs
+
+
+def card_figures(cards: Sequence[Card], x: Sequence[str] | None = None, x_label: str | None = None,
+                 tasks: Sequence[str] = ()) -> dict[str, Figure]:
+    """Every plot for these cards, by file stem (a plot with nothing to show is left out)."""
+    figures = {stem: fn(*args) for stem, (fn, args) in _figure_jobs(cards, x, x_label, tasks).items()}
+    return {stem: fig for stem, fig in figures.items() if fig is not None}
+
+
+def _render_job(job: tuple[str, Callable[..., Figure | None], tuple[Any, ...], str | None]) -> dict[str, bytes]:
+    """Draw one plot and render it as PNG and SVG (runs in a worker process)."""
+    stem, fn, args, source = job
+    fig = fn(*args)
+    return {} if fig is None else {f"{stem}.{fmt}": render(fig, fmt, source) for fmt in ("png", "svg")}
+
+
+def render_all(cards: Sequence[Card], x: Sequence[str] | None, x_label: str | None, tasks: Sequence[str],
+               source: str | None = None) -> dict[str, bytes]:
+    """Every plot's files, drawn in parallel on the machine's cores (same bytes as drawn one by one)."""
+    jobs = [(stem, fn, args, source) for stem, (fn, args) in _figure_jobs(cards, x, x_label, tasks).items()]
+    workers = min(len(jobs), os.cpu_count() or 1)
+    if workers < 2:
+        return {name: data for job in jobs for name, data in _render_job(job).items()}
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")) as pool:
+        return {name: data for files in pool.map(_render_job, jobs) for name, data in files.items()}
+
+
+def card_images(card: Card) -> list[PlotImage]:
+    """The single-card plots for the HTML report, drawn for display at their natural size."""
+    captions = {"axis_scores": "Axis scores", "task_scores": "Task scores"}
+    return [PlotImage(captions.get(stem, stem.replace("categories_", "Per-category results: ")),
+                      render(fig, "png", dpi=REPORT_DPI), round(fig.get_figwidth() * CSS_PX_PER_INCH))
+            for stem, fig in card_figures([card]).items()]
+
+
+def check_same_suite(cards: Sequence[Card]) -> None:
+    suites = {(c.suite.name, c.suite.version) for c in cards}
+    if len(suites) > 1:
+        names = ", ".join(f"{n} v{v}" for n, v in sorted(suites))
+        raise UserError(f"cards come from different suites ({names}); plot cards of one suite at a time")
+
+
+def comparability_warnings(cards: Sequence[Card]) -> list[str]:
+    """One line per card not comparable with the first (other items, task versions or judges), as compare says."""
+    labels = card_labels(cards)
+    lines = []
+    for label, card in zip(labels[1:], cards[1:]):
+        reasons = [m for ms in mismatches(cards[0], card).values() for m in ms]
+        if reasons:
+            more = f"; {len(reasons) - 1} more" if len(reasons) > 1 else ""
+            lines.append(f"warning: {label} is not comparable with {labels[0]} ({reasons[0]}{more}); plotted anyway, "
+                         "but its differences are not only the model's ('hhh-eval compare' refuses such cards)")
+    return lines
+
+
+def _source_text(sources: Sequence[CardSource]) -> str | None:
+    return "; ".join(f"report_card.json sha256 {s.sha256} ({s.path})" for s in sources) or None
+
+
+def write_plots(cards: Sequence[Card], out: Path, x: Sequence[str] | None = None, x_label: str | None = None,
+                tasks: Sequence[str] = (), sources: Sequence[CardSource] = ()) -> list[Path]:
+    """Render every plot as PNG and SVG into `out`, with plots.json naming the cards (`sources`: their files);
+    nothing is written unless all render."""
+    if not cards:
+        raise UserError("no report cards to plot; pass report_card.json files or run folders")
+    check_same_suite(cards)
+    known = tasks_of(cards)
+    unknown = [t for t in tasks if t not in known]
+    if unknown:
+        raise UserError(f"unknown task(s) for --tasks: {', '.join(unknown)}; known: {', '.join(known)}")
+    files = render_all(cards, x, x_label, tasks, _source_text(sources))
+    out.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        atomic_write_bytes(out / name, data)
+    manifest = {"cards": [{"run": c.run.run_name, "path": os.path.relpath(s.path.resolve(), out.resolve()),
+                           "sha256": s.sha256} for c, s in zip(cards, sources)],
+                "files": sorted(files)}
+    atomic_write_json(out / MANIFEST, manifest)
+    return [out / name for name in files] + [out / MANIFEST]
+
+
+def cli_plot(args: argparse.Namespace) -> int:
+    from hhh_eval.derived import card_sha256
+
+    paths = [card_path(p) for p in args.cards]
+    cards = [load_card(p)[0] for p in paths]
+    flagged = [c.run.run_name for c in cards if c.run.demo or c.partial]
+    if flagged:
+        print(f"warning: {len(flagged)} card(s) are demo or partial runs (e.g. {flagged[0]}); "
+              "their scores are not comparable with full runs", file=sys.stderr)
+    if len({(c.suite.name, c.suite.version) for c in cards}) == 1:
+        for line in comparability_warnings(cards):
+            print(line, file=sys.stderr)
+    tasks = [t.strip() for t in (args.tasks or "").split(",") if t.strip()]
+    sources = [CardSource(p, card_sha256(p) or "") for p in paths]
+    for path in write_plots(cards, Path(args.out), args.x, args.x_label, tasks, sources):
+        print(path)
+    return 0
