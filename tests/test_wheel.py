@@ -71,7 +71,8 @@ def test_installed_package_carries_the_shipped_definitions(venv_bin: Path, elsew
     shipped = Registry.build()
     for name in [*shipped.tasks, *shipped.derived]:
         assert f"\n{name} " in listed.stdout
-    assert "suite hhh-core v2" in listed.stdout and "policies: release" in listed.stdout
+    core = shipped.suite("hhh-core")
+    assert f"suite hhh-core v{core.version}:" in listed.stdout and "policies: release" in listed.stdout
     demo = _run([str(venv_bin / "hhh-eval"), "demo", "--limit", "2", "--tasks", "beavertails,pubmedqa",
                  "--output-dir", "out", "--gen-kwargs", "max_gen_toks=8"], elsewhere)
     assert demo.returncode == 0, demo.stderr
