@@ -124,7 +124,7 @@ def read_yaml(path: Path, what: str, loader: type[yaml.SafeLoader] = yaml.SafeLo
         at = f" at line {mark.line + 1}" if mark else ""
         raise UserError(f"{what} file {path} is not valid YAML{at}; fix the file") from None
     if not isinstance(raw, dict):
-        raise UserError(f"{what} file {path} must be a YAML mapping (key: value lines)")
+        raise UserError(f"{what} file {path} must be a YAML mapping (key: value lines); fix the file")
     return raw
 
 
