@@ -180,7 +180,7 @@ def _read_yaml(path: Path) -> tuple[Any, str]:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise UserError(f"sweep file {path} is not valid YAML{at}: {problem}") from None
+        raise UserError(f"sweep file {path} is not valid YAML{at}: {problem}; fix the file") from None
 
 
 def load_sweep(path: str | Path) -> tuple[SweepSpec, str]:
