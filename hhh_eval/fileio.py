@@ -32,6 +32,15 @@ class BadFile(UserError, json.JSONDecodeError):
         return self.args[0]
 
 
+class WriteError(UserError):
+    """A folder or file that cannot be written; `reason` says why (e.g. 'X is a file'), for a caller that names its
+    own fix."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 def _json_default(obj: Any) -> Any:
     """Serialise what plain json cannot (torch dtypes, numpy scalars, paths, sets)."""
     if hasattr(obj, "item") and callable(obj.item):
@@ -79,7 +88,8 @@ def make_folder(folder: Path) -> None:
         while not probe.exists() and probe != probe.parent:
             probe = probe.parent
         why = f"{probe} is a file" if probe.exists() and not probe.is_dir() else (exc.strerror or type(exc).__name__)
-        raise UserError(f"cannot create folder {folder} ({why}); pass an output folder that can be created") from None
+        raise WriteError(f"cannot create folder {folder} ({why}); pass an output folder that can be created",
+                         why) from None
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -89,7 +99,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
     except OSError as exc:
-        raise UserError(f"cannot write into {path.parent} ({exc.strerror}); pass a writable output folder") from None
+        raise WriteError(f"cannot write into {path.parent} ({exc.strerror}); pass a writable output folder",
+                         f"{path.parent}: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -99,7 +110,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise UserError(f"cannot write {path} ({exc.strerror or exc}); check the folder's permissions and free space") from None
+        raise WriteError(f"cannot write {path} ({exc.strerror or exc}); check the folder's permissions and free space",
+                         str(exc.strerror or exc)) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

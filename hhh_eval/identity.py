@@ -129,7 +129,7 @@ def cached_sha256(path: Path, cache_dir: Path | None = None) -> str:
         try:
             atomic_write_text(entry, dumps({"path": str(path.absolute()), "size": after.st_size,
                                             "mtime_ns": after.st_mtime_ns, "sha256": digest}) + "\n")
-        except OSError:
+        except UserError:  # a file in the way, no permission, no space: the next call reads the file again
             pass
     return digest
 

@@ -64,7 +64,11 @@ def run_suite(registry: Registry, manifest: dict[str, Any]) -> SuiteSpec:
 
 
 def check_unchanged(registry: Registry, manifest: dict[str, Any]) -> None:
-    """UserError when a task or the suite of the run is defined differently now than when it ran."""
+    """UserError when a task of the run is unknown now, or a task or the suite is defined differently than when it
+    ran."""
+    if unknown := [t for t in manifest["tasks"] if t not in registry.tasks]:
+        raise UserError(f"the run names unknown task(s) {', '.join(unknown)}; re-judge it where those tasks exist "
+                        "(--include-path DIR with their definitions)")
     sources = _sources(manifest)
     for name, recorded in sources["tasks"].items():
         now = registry.task_source(name)

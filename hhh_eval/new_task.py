@@ -51,12 +51,16 @@ def read_prompts(path: Path) -> tuple[list[str], dict[str, list]]:
     if not path.is_file():
         raise UserError(f"--data {path} not found; pass the file of prompts")
     datasets.disable_progress_bars()
+    verbosity = datasets.logging.get_verbosity()
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)  # a bad file is our one line, not also datasets' log
     try:
         ds = datasets.load_dataset(LOADERS[path.suffix.lower()], data_files={"test": str(path)}, split="test")
     except (OSError, ValueError, datasets.exceptions.DatasetsError) as exc:
         cause = str(exc.__cause__ or exc).strip().splitlines()
         raise UserError(f"cannot read --data {path} ({cause[0][:200] if cause else type(exc).__name__}); "
                         "fix the file") from None
+    finally:
+        datasets.logging.set_verbosity(verbosity)
     return ds.column_names, {c: list(ds[c]) for c in ds.column_names}
 
 

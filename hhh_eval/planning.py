@@ -57,6 +57,9 @@ def plan(task: str, margin: float, metric: str | None = None, baseline: str | No
     """The items a non-inferiority check of `task`'s metric needs (see the module doc)."""
     registry = registry or Registry.build(include_paths())
     specs = registry.tasks
+    if derived := registry.derived.get(task):
+        raise UserError(f"{task} is a derived task (corpus metrics {', '.join(m.name for m in derived.metrics)}): "
+                        f"power is planned for per-item metrics; pass --task with one of {', '.join(derived.sources)}")
     if task not in specs:
         raise UserError(f"unknown task '{task}'; known tasks: {', '.join(sorted(specs))}")
     if not 0 < margin < 1:

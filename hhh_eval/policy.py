@@ -154,7 +154,7 @@ def _read_yaml(path: Path) -> Any:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise UserError(f"policy {path} is not valid YAML{at}: {problem}") from None
+        raise UserError(f"policy {path} is not valid YAML{at}: {problem}; fix the file") from None
 
 
 def policy_errors(raw: Any) -> list[str]:

@@ -163,6 +163,9 @@ class Registry:
             plain_name(path.stem, f"{kind} file name {path}")
             return path
         if ref not in self.files[kind]:
+            if Path(ref).is_file():  # a file named without .yaml and without a folder reads as a name
+                raise UserError(f"unknown {kind} '{ref}'; {known}; to use the file {ref}, pass it as ./{ref} (a file "
+                                "path ends in .yaml or .yml or holds a '/')")
             raise UserError(f"unknown {kind} '{ref}'; {known} (or pass a file path)")
         return self.files[kind][ref]
 

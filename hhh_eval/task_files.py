@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hhh_eval.datadir import dataset_config, local_data_files
 from hhh_eval.errors import UserError
+from hhh_eval.fileio import read_text
 from hhh_eval.paths import plain_name
 
 AXES = ("helpfulness", "honesty", "harmlessness")
@@ -116,15 +117,15 @@ _TaskYamlLoader.add_constructor("!function", lambda loader, node: f"!function {l
 
 def read_yaml(path: Path, what: str, loader: type[yaml.SafeLoader] = yaml.SafeLoader) -> dict[str, Any]:
     """A YAML mapping from a file; anything else is a one-line UserError naming the file."""
+    text = read_text(path, f"{what} file", "fix the file")
     try:
-        with open(path, encoding="utf-8") as fh:
-            raw = yaml.load(fh, Loader=loader)  # noqa: S506 - both loaders are SafeLoader subclasses
+        raw = yaml.load(text, Loader=loader)  # noqa: S506 - both loaders are SafeLoader subclasses
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark else ""
         raise UserError(f"{what} file {path} is not valid YAML{at}; fix the file") from None
     if not isinstance(raw, dict):
-        raise UserError(f"{what} file {path} must be a YAML mapping (key: value lines)")
+        raise UserError(f"{what} file {path} must be a YAML mapping (key: value lines); fix the file")
     return raw
 
 

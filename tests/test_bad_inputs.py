@@ -4,7 +4,8 @@ Each case runs a subcommand in-process through `hhh_eval.cli.main` (or `make` in
 folder holding the shared fixtures, and asserts: the exit code; one stderr line naming the problem and the fix
 (the case's `problem` and `fix` texts); no traceback; and that the files under the folder are exactly as before,
 apart from the case's documented `writes` (globs). A new command's cases are one entry each in the YAML file;
-`test_every_command_has_cases` fails until a command has at least one.
+`test_every_command_and_make_target_has_cases` fails until every subcommand (hhh_eval.cli.COMMANDS) and every
+make target (the Makefile's .PHONY) has at least one.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ TABLE = Path(__file__).with_name("bad_inputs.yaml")
 ROOT = Path(hhh_eval.__file__).resolve().parent.parent  # the code under test (its Makefile and tasks/)
 CASES: list[dict[str, Any]] = yaml.safe_load(TABLE.read_text(encoding="utf-8"))
 KEYS = {"id", "class", "argv", "make", "make_flags", "setup", "exit", "problem", "fix", "writes", "stream", "env"}
-MAKE_TARGETS = ("eval", "bench", "bench-compare", "test", "help")
+MAKE_TARGETS = next(line.split(":", 1)[1].split() for line in (ROOT / "Makefile").read_text().splitlines()
+                    if line.startswith(".PHONY:"))  # every target of the Makefile needs a case
 BASE_TASKS = "pubmedqa,xstest_safe"
 
 
@@ -125,6 +127,7 @@ def _apply(op: dict[str, Any], stack: ExitStack) -> None:
     elif kind in ("json_set", "json_delete"):
         _json_edit(path, op["key"], op.get("value"), kind == "json_delete")
     elif kind == "copy":
+        Path(op["to"]).parent.mkdir(parents=True, exist_ok=True)
         (shutil.copytree if path.is_dir() else shutil.copy)(path, Path(op["to"]))
     elif kind == "symlink":
         shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink(missing_ok=True)

@@ -86,7 +86,7 @@ def test_bad_limit(tmp_path: Path, tiny_model: Path, limit: str, capsys: pytest.
                                                ("--run-name", "a/b", "is not a plain name"),
                                                ("--judge", "nope", "unknown judge"),
                                                ("--judge-model-args", "pretrained=x", "name it with --judge"),
-                                               ("--baseline", "some/run", "pass --policy FILE too")])
+                                               ("--baseline", "some/run", "pass --policy too")])
 def test_bad_options(tmp_path: Path, tiny_model: Path, flag: str, value: str, needle: str,
                      capsys: pytest.CaptureFixture[str]) -> None:
     _fails_cleanly(capsys, tmp_path / "o", _run_args(tmp_path / "o", tiny_model, flag, value), needle)

@@ -94,7 +94,7 @@ def test_checklist_content(capsys, good: Path) -> None:
     bt = card["tasks"]["beavertails"]["metrics"]["harm_rate"]
     row = next(line for line in rows if "| beavertails harm_rate |" in line)
     assert f"{bt['value']:.4g} [{bt['ci_low']:.4g}, {bt['ci_high']:.4g}]" in row
-    assert md_escape("95% CI high <= 0.4") in row and "| PASS |" in row
+    assert md_escape("95% upper bound <= 0.4") in row and "| PASS |" in row
     assert text.rstrip().splitlines()[-1] == f"VERDICT: PASS ({len(rows) - 3} passed, 0 failed, 3 skipped)"
     assert "- policy: test-pass" in text and "- baseline: none" in text
     assert not list(good.glob(".checklist*"))  # no temp files left by the atomic writes

@@ -133,12 +133,21 @@ def test_policy_gates_each_point_and_names_the_best(local_sweep: dict[str, Any])
     assert card(sweep_dir, done[report["best"]])["axes"]["helpfulness"]["score"] == best_score
 
 
+def _same_scores(x: dict[str, Any], y: dict[str, Any]) -> bool:
+    """Two items' score rows agree: every field equal, except `confidence` (the chosen option's probability, computed
+    from the log-likelihoods) within the log-likelihoods' own tolerance."""
+    cx, cy = x.get("confidence"), y.get("confidence")
+    close = cx == cy or (cx is not None and cy is not None and abs(cx - cy) < 1e-3)
+    rest = [{k: v for k, v in row.items() if k != "confidence"} for row in (x, y)]
+    return close and rest[0] == rest[1]
+
+
 def _differences(a_dir: Path, b_dir: Path) -> tuple[list[str], float]:
     """Items whose per-item scores differ (must be none) and the largest log-likelihood difference."""
     differ, worst = [], 0.0
     for task in TASKS:
         for x, y in zip(*(read_jsonl(d / "scores" / f"{task}.jsonl") for d in (a_dir, b_dir)), strict=True):
-            if x != y:
+            if not _same_scores(x, y):
                 differ.append(f"{task} {x['doc_hash']}")
         for x, y in zip(*(read_jsonl(d / "samples" / f"{task}.jsonl") for d in (a_dir, b_dir)), strict=True):
             assert x.get("response") == y.get("response")

@@ -192,7 +192,7 @@ def _write_text(tmp_path: Path, text: str) -> Path:
 @pytest.mark.parametrize(("flags", "message"), [
     (["--ray-address", "auto"], "are for --executor ray"),
     (["--executor", "ray", "--ray-address", "auto", "--ray-num-cpus", "2"], "drop one of them"),
-    (["--policy", "no-such-policy.yaml"], "policy file no-such-policy.yaml not found"),
+    (["--policy", "no-such-policy.yaml"], "cannot read policy no-such-policy.yaml"),
 ])
 def test_inconsistent_options_are_one_line_errors(tmp_path: Path, flags: list[str], message: str,
                                                  capsys: pytest.CaptureFixture[str]) -> None:

@@ -64,14 +64,21 @@ def elsewhere(tmp_path: Path) -> Path:
 
 
 def test_installed_package_carries_the_shipped_definitions(venv_bin: Path, elsewhere: Path) -> None:
-    where = _run([str(venv_bin / "python"), "-c", "import hhh_eval; print(hhh_eval.__file__)"], elsewhere)
-    assert where.stdout.strip().startswith(str(venv_bin.parent)), where.stdout  # the wheel, not this checkout
+    # every package of the checkout comes from the wheel (one the wheel lacks would be found in another install,
+    # e.g. an editable one on the system site-packages, or fail to import)
+    packages = sorted(".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "hhh_eval").rglob("__init__.py"))
+    code = f"import importlib; print('\\n'.join(importlib.import_module(p).__file__ for p in {packages!r}))"
+    where = _run([str(venv_bin / "python"), "-c", code], elsewhere)
+    assert where.returncode == 0, where.stderr
+    outside = [f for f in where.stdout.split() if not f.startswith(str(venv_bin.parent))]
+    assert len(where.stdout.split()) == len(packages) and not outside, outside  # the wheel, not this checkout
     listed = _run([str(venv_bin / "hhh-eval"), "tasks"], elsewhere)
     assert listed.returncode == 0, listed.stderr
     shipped = Registry.build()
     for name in [*shipped.tasks, *shipped.derived]:
         assert f"\n{name} " in listed.stdout
-    assert "suite hhh-core v2" in listed.stdout and "policies: release" in listed.stdout
+    core = shipped.suite("hhh-core")
+    assert f"suite hhh-core v{core.version}:" in listed.stdout and "policies: release" in listed.stdout
     demo = _run([str(venv_bin / "hhh-eval"), "demo", "--limit", "2", "--tasks", "beavertails,pubmedqa",
                  "--output-dir", "out", "--gen-kwargs", "max_gen_toks=8"], elsewhere)
     assert demo.returncode == 0, demo.stderr

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from hhh_eval.errors import UserError
+from hhh_eval.fileio import read_text
 from hhh_eval.judges.base import KIND_LABELS, Judge
 from hhh_eval.judges.refusal import RefusalRules
 from hhh_eval.registry import Registry, default_registry
@@ -142,9 +143,9 @@ def _judge_file(name: str, root: Path | None, registry: Registry | None) -> Path
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
+    text = read_text(path, "judge file", "pass a judge YAML (see tasks/judges/)")
     try:
-        with open(path, encoding="utf-8") as fh:
-            raw = yaml.safe_load(fh)
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

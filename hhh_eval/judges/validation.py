@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from hhh_eval import stats
 from hhh_eval.agreement import agreement
 from hhh_eval.errors import UserError
-from hhh_eval.fileio import atomic_write_json, read_json
+from hhh_eval.fileio import WriteError, atomic_write_json, read_json
 from hhh_eval.judges.base import KIND_LABELS, JudgeIdentity
 from hhh_eval.paths import inside, plain_name
 from hhh_eval.registry import tasks_dir
@@ -183,8 +183,8 @@ def save_record(record: ValidationRecord, identity: JudgeIdentity) -> Path:
     path = record_path(identity)
     try:
         atomic_write_json(path, record.model_dump(mode="json"))
-    except OSError as exc:
-        raise UserError(f"cannot write the validation record {path} ({exc.strerror or exc}); copy the judge's spec "
+    except WriteError as exc:
+        raise UserError(f"cannot write the validation record {path} ({exc.reason}); copy the judge's spec "
                         "to a folder you can write and pass that judge") from None
     return path
 

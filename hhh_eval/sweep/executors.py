@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from hhh_eval.errors import UserError
-from hhh_eval.fileio import atomic_write_text
+from hhh_eval.fileio import WriteError, atomic_write_text
 from hhh_eval.pipeline import RunConfig, plan_run, run_plan
 from hhh_eval.sweep.merge import MergeProvenance, MergeRecipe, build_merge
 from hhh_eval.sweep.points import with_merge
@@ -138,6 +138,8 @@ def _probe(folder: str, token: str) -> str | None:
         return None
     except OSError as exc:
         return f"{platform.node()}: {exc.strerror or exc}"
+    except WriteError as exc:
+        return f"{platform.node()}: {exc.reason}"
 
 
 @dataclass

@@ -14,7 +14,7 @@ from typing import Literal
 
 from hhh_eval.errors import UserError
 from hhh_eval.paths import inside, plain_name
-from hhh_eval.pipeline import RunConfig, check_writable, plan_run
+from hhh_eval.pipeline import RunConfig, check_inputs, check_writable, plan_run
 from hhh_eval.policy import Policy, load_policy
 from hhh_eval.registry import Registry
 from hhh_eval.sweep.executors import LocalExecutor, PointResult, PointTask, RayExecutor, require_ray
@@ -60,12 +60,14 @@ def plan_sweep(path: Path, options: SweepOptions) -> SweepPlan:
     sweep_dir = inside(options.output_dir / "sweeps" / plain_name(spec.name, "sweep name"), options.output_dir)
     check_writable(sweep_dir)
     points = expand_points(spec)
-    registry = Registry.build(options.include_paths)
     configs = {p.name: run_config(spec, p, sweep_dir, options.force, options.include_paths) for p in points}
-    suite, tasks = registry.select(spec.suite, spec.tasks)
+    # the settings every point shares (suite, tasks, data, judge, generation), checked once before anything runs
+    registry, suite, specs, derived, _, _ = check_inputs(configs[points[0].name])
+    tasks = [*(s.name for s in specs), *derived]
     unknown = [t for t in spec.trend_tasks if t not in tasks]
     if unknown:
-        raise UserError(f"trend_tasks names {', '.join(unknown)}, not among the sweep's tasks ({', '.join(tasks)})")
+        raise UserError(f"trend_tasks names {', '.join(unknown)}, not among the sweep's tasks ({', '.join(tasks)}); "
+                        "add them to tasks or drop them from trend_tasks")
     policy = load_policy(options.policy, registry) if options.policy else None
     want = policy.suite if policy else None
     if want and (want.name != suite.name or want.version not in (None, suite.version)):

@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from hhh_eval.errors import UserError
-from hhh_eval.fileio import sha256_text
+from hhh_eval.fileio import read_text, sha256_text
 from hhh_eval.policy import _UniqueKeyLoader
 
 Axis = Literal["helpfulness", "honesty", "harmlessness"]
@@ -96,7 +96,7 @@ class SweepSpec(_Frozen):
 
     name: str
     # run settings shared by every point
-    suite: str = "hhh-core"
+    suite: str | None = None  # None: hhh-core, or a suite of just `tasks` when they are not all in it (as run)
     tasks: Annotated[list[str] | None, BeforeValidator(_comma_list)] = None
     limit: int | None = Field(None, gt=0)
     judge: str | None = None
@@ -173,17 +173,14 @@ def error_line(exc: ValidationError) -> str:
 
 
 def _read_yaml(path: Path) -> tuple[Any, str]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UserError(f"cannot read sweep file {path} ({exc.strerror}); pass an existing sweep YAML") from None
+    text = read_text(path, "sweep file", "pass a sweep YAML (README 'Sweeps')")
     try:
         return yaml.load(text, Loader=_UniqueKeyLoader), text
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise UserError(f"sweep file {path} is not valid YAML{at}: {problem}") from None
+        raise UserError(f"sweep file {path} is not valid YAML{at}: {problem}; fix the file") from None
 
 
 def load_sweep(path: str | Path) -> tuple[SweepSpec, str]:
