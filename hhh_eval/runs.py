@@ -179,6 +179,23 @@ def read_task_scores(path: Path, expected_sha256: str | None = None) -> TaskScor
     return _parse(path, _checked_bytes(path, expected_sha256))
 
 
+def score_file_problems(card: Card, run_dir: Path) -> list[str]:
+    """Each per-item scores file of the card's tasks that is missing or not the card's own (sha256 differs).
+    The Arrow copy is optional (the JSONL is read without it), but when present it must match too."""
+    problems = []
+    for task, entry in sorted(card.tasks.items()):
+        files = [(f"{task}.jsonl", entry.scores_sha256, True), (f"{task}.arrow", entry.scores_arrow_sha256, False)]
+        for name, expected, required in files:
+            path = run_dir / SCORES_DIR / name
+            if expected is None or not (required or path.is_file()):
+                continue
+            try:
+                _checked_bytes(path, expected)
+            except UserError as exc:
+                problems.append(str(exc))
+    return problems
+
+
 def task_scores_from_items(rows: Sequence[ItemScore]) -> TaskScores:
     """Columns of in-memory ItemScore rows (tests, libraries), parsed exactly as a scores file is."""
     return _parse(Path("<items>"), scores_text(rows).encode())

@@ -204,7 +204,7 @@ def test_real_run_report_shows_a_known_item(browser: Any, tmp_path: Path, tiny_m
     with the tiny model's answer and the judge's label."""
     out = tmp_path / "results"
     assert main(["run", "--model", "hf", "--model-args", f"pretrained={tiny_model}", "--tasks", "pubmedqa,beavertails",
-                 "--limit", "4", "--output-dir", str(out), "--data-dir", str(data_dir),
+                 "--limit", "4", "--limit-mode", "first", "--output-dir", str(out), "--data-dir", str(data_dir),
                  "--gen-kwargs", "max_gen_toks=8"]) == 0
     run_dir = next(out.glob("*/hhh-core.*"))
     with open(data_dir / "hub/PKU-Alignment/BeaverTails-Evaluation/default/test.jsonl", encoding="utf-8") as fh:

@@ -119,6 +119,23 @@ def test_validate_reports_an_invalid_card(tmp_path: Path, capsys: pytest.Capture
     assert "invalid" in capsys.readouterr().out
 
 
+def test_validate_checks_a_run_folders_score_files(tmp_path: Path, tiny_model: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from hhh_eval.registry import tasks_dir
+
+    assert main(_run_args(tmp_path / "o", tiny_model, "--tasks", "pubmedqa", "--data-dir",
+                          str(tasks_dir() / "demo_data"))) == 0
+    run_dir = next((tmp_path / "o").glob("*/hhh-core.pubmedqa"))
+    capsys.readouterr()
+    assert main(["validate", str(run_dir)]) == 0
+    assert "per-item scores of 1 task(s) match" in capsys.readouterr().out
+    arrow = run_dir / "scores" / "pubmedqa.arrow"
+    arrow.write_bytes(arrow.read_bytes()[:-8])
+    assert main(["validate", str(run_dir)]) == 1
+    out = capsys.readouterr().out
+    assert "pubmedqa.arrow does not belong to its report card" in out and "pubmedqa.jsonl" not in out
+
+
 def test_rejudging_with_a_judge_that_fits_no_task(tmp_path: Path, tiny_model: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     from hhh_eval.registry import tasks_dir

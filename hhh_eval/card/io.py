@@ -164,5 +164,21 @@ def cli_validate(args: argparse.Namespace) -> int:
         for line in errors:
             print(f"  {line}")
         return 1
-    print(f"valid: {p} (schema {data['schema_version']})")
+    return _validate_run_folder(p, data)
+
+
+def _validate_run_folder(path: Path, data: dict[str, Any]) -> int:
+    """A card in a run folder: its per-item scores files must be the ones it records."""
+    from hhh_eval.runs import SCORES_DIR, score_file_problems
+
+    run_dir = path.parent
+    if not (run_dir / SCORES_DIR).is_dir():
+        print(f"valid: {path} (schema {data['schema_version']}; no scores/ folder beside it to check)")
+        return 0
+    problems = score_file_problems(Card.model_validate(data), run_dir)
+    for line in problems:
+        print(f"invalid: {line}")
+    if problems:
+        return 1
+    print(f"valid: {path} (schema {data['schema_version']}; per-item scores of {len(data['tasks'])} task(s) match)")
     return 0

@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from hhh_eval.card import Card, card_path, load_card
 from hhh_eval.comparison import mismatches
 from hhh_eval.errors import UserError
-from hhh_eval.fileio import atomic_write_bytes, atomic_write_json
+from hhh_eval.fileio import atomic_write_bytes, atomic_write_json, make_folder
 from hhh_eval.plots.categories import categories_figure, category_tasks
 from hhh_eval.plots.common import card_labels, tasks_of, x_values
 from hhh_eval.plots.figures import axis_scores_figure, pareto_figure, task_scores_figure, trends_figure
@@ -150,7 +150,7 @@ def write_plots(cards: Sequence[Card], out: Path, x: Sequence[str] | None = None
     if unknown:
         raise UserError(f"unknown task(s) for --tasks: {', '.join(unknown)}; known: {', '.join(known)}")
     files = render_all(cards, x, x_label, tasks, _source_text(sources))
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
     for name, data in files.items():
         atomic_write_bytes(out / name, data)
     manifest = {"cards": [{"run": c.run.run_name, "path": os.path.relpath(s.path.resolve(), out.resolve()),

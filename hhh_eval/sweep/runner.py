@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from hhh_eval.errors import UserError
+from hhh_eval.fileio import make_folder
 from hhh_eval.paths import inside, plain_name
 from hhh_eval.pipeline import RunConfig, check_inputs, check_writable, plan_run
 from hhh_eval.policy import Policy, load_policy
@@ -178,7 +179,7 @@ def run_sweep(path: str | Path, options: SweepOptions) -> tuple[SweepState, Path
                and _merged_folder(plan, p.merge) is None]
     if unbuilt:
         check_recipe(unbuilt[0])  # imports mergekit; a bad method is one error now, not a failure per point
-    plan.sweep_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(plan.sweep_dir)
     state.save(plan.sweep_dir)
     _execute(plan, state, options)
     state.report = write_report(state, plan.sweep_dir, plan.spec, plan.policy, options.policy)
