@@ -145,8 +145,9 @@ def _add_judge_commands(sub: argparse._SubParsersAction) -> None:
 
 def _add_card_commands(sub: argparse._SubParsersAction) -> None:
     """validate, compare, plot, report, export: commands that read finished cards."""
-    p = sub.add_parser("validate", help="check a report card against the schema (exit 0 valid, 1 invalid, 2 no such card)")
-    p.add_argument("card", help="path to report_card.json")
+    p = sub.add_parser("validate", help="check a report card against the schema, and in a run folder its per-item scores "
+                                        "files against the card (exit 0 valid, 1 invalid, 2 no such card)")
+    p.add_argument("card", help="report_card.json or a run folder")
 
     p = sub.add_parser("compare", help="compare report cards with paired tests (Holm-corrected)")
     p.add_argument("cards", nargs="+", help="report_card.json files or run folders")

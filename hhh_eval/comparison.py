@@ -27,6 +27,7 @@ from hhh_eval.scoring.axes import N_BOOT_CORRELATION, linked_groups
 from hhh_eval.stats import (CORPUS_METRICS, Clusters, Estimate, PairedResult, Predictions, correlations,
                             mover, p_from_interval, paired_corpus, paired_values)
 from hhh_eval.stats.clusters import joint_bootstrap
+from hhh_eval.stats.corpus import baseline_statistic
 from hhh_eval.stats.paired import untested
 
 MISMATCH_SCOPE_ALL = "*"
@@ -126,7 +127,7 @@ def compare_predictions(task: str, metric: str, higher_is_better: bool, a: Predi
     result = paired_corpus(metric, a, b, seed, _clusters(tuple(keys)))
     statistic = CORPUS_METRICS[metric].statistic
     return MetricComparison(task, metric, higher_is_better, result, 0, n_unmatched, tuple(keys),
-                            lambda w: statistic(w, b) - statistic(w, a))
+                            lambda w: statistic(w, b) - baseline_statistic(metric, w, a))
 
 
 def combine_axis(axis: str, parts: dict[str, MetricComparison], weights: dict[str, float],

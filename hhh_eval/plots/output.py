@@ -138,10 +138,8 @@ def _source_text(sources: Sequence[CardSource]) -> str | None:
     return "; ".join(f"report_card.json sha256 {s.sha256} ({s.path})" for s in sources) or None
 
 
-def write_plots(cards: Sequence[Card], out: Path, x: Sequence[str] | None = None, x_label: str | None = None,
-                tasks: Sequence[str] = (), sources: Sequence[CardSource] = ()) -> list[Path]:
-    """Render every plot as PNG and SVG into `out`, with plots.json naming the cards (`sources`: their files);
-    nothing is written unless all render."""
+def check_plot_inputs(cards: Sequence[Card], tasks: Sequence[str] = ()) -> None:
+    """The cards are of one suite and every task asked for is on them (a UserError otherwise)."""
     if not cards:
         raise UserError("no report cards to plot; pass report_card.json files or run folders")
     check_same_suite(cards)
@@ -149,6 +147,13 @@ def write_plots(cards: Sequence[Card], out: Path, x: Sequence[str] | None = None
     unknown = [t for t in tasks if t not in known]
     if unknown:
         raise UserError(f"unknown task(s) for --tasks: {', '.join(unknown)}; known: {', '.join(known)}")
+
+
+def write_plots(cards: Sequence[Card], out: Path, x: Sequence[str] | None = None, x_label: str | None = None,
+                tasks: Sequence[str] = (), sources: Sequence[CardSource] = ()) -> list[Path]:
+    """Render every plot as PNG and SVG into `out`, with plots.json naming the cards (`sources`: their files);
+    nothing is written unless all render."""
+    check_plot_inputs(cards, tasks)
     files = render_all(cards, x, x_label, tasks, _source_text(sources))
     make_folder(out)
     for name, data in files.items():
@@ -165,6 +170,9 @@ def cli_plot(args: argparse.Namespace) -> int:
 
     paths = [card_path(p) for p in args.cards]
     cards = [load_card(p)[0] for p in paths]
+    tasks = [t.strip() for t in (args.tasks or "").split(",") if t.strip()]
+    check_plot_inputs(cards, tasks)  # before any warning: bad input gets its one line alone
+    make_folder(Path(args.out))
     flagged = [c.run.run_name for c in cards if c.run.demo or c.partial]
     if flagged:
         print(f"warning: {len(flagged)} card(s) are demo or partial runs (e.g. {flagged[0]}); "
@@ -172,7 +180,6 @@ def cli_plot(args: argparse.Namespace) -> int:
     if len({(c.suite.name, c.suite.version) for c in cards}) == 1:
         for line in comparability_warnings(cards):
             print(line, file=sys.stderr)
-    tasks = [t.strip() for t in (args.tasks or "").split(",") if t.strip()]
     sources = [CardSource(p, card_sha256(p) or "") for p in paths]
     for path in write_plots(cards, Path(args.out), args.x, args.x_label, tasks, sources):
         print(path)

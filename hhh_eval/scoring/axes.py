@@ -6,6 +6,7 @@ correlation is estimated by resampling the shared documents jointly (a cluster b
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -32,6 +33,12 @@ def headline_statistic(task: TaskResult, rows: Sequence[ItemScore]) -> tuple[lis
     return keys, lambda w: offset + sign * 100 * (w @ values) / np.maximum(w.sum(axis=1), 1e-12)
 
 
+@lru_cache(maxsize=64)
+def namespaces(keys: tuple[str, ...]) -> frozenset[str]:
+    """The namespaces of cluster keys (cached: every card of a comparison has the same tasks' keys)."""
+    return frozenset(namespace_of(k) for k in keys)
+
+
 def linked_groups(keys_by_task: dict[str, list[str]]) -> dict[str, str]:
     """A group label per task: tasks that share a namespace, directly or through other tasks, share the label."""
     parent: dict[str, str] = {}
@@ -43,7 +50,7 @@ def linked_groups(keys_by_task: dict[str, list[str]]) -> dict[str, str]:
 
     for task, keys in keys_by_task.items():
         parent.setdefault(task, task)
-        for ns in {namespace_of(k) for k in keys}:
+        for ns in namespaces(tuple(keys)):
             parent.setdefault(f"ns:{ns}", f"ns:{ns}")
             parent[find(f"ns:{ns}")] = find(task)
     return {task: find(task) for task in keys_by_task}

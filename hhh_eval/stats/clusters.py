@@ -42,8 +42,7 @@ class Clusters:
 
     @classmethod
     def from_keys(cls, keys: Sequence[str]) -> Clusters:
-        _, codes = np.unique(np.asarray(keys, dtype=object).astype(str), return_inverse=True)
-        return cls(codes.astype(np.int64))
+        return cls(_codes(tuple(keys)))
 
     @cached_property
     def n_clusters(self) -> int:
@@ -73,6 +72,15 @@ class Clusters:
         """(n_boot, n_items) float matrix: how often each item's cluster is drawn in each resample (seeded; the
         same clusters and seed give the same, shared, read-only matrix: compare reuses it for every card)."""
         return _weights(self.codes.astype(np.int64).tobytes(), self.n_clusters, seed, n_boot)
+
+
+@lru_cache(maxsize=64)
+def _codes(keys: tuple[str, ...]) -> np.ndarray:
+    """Cluster codes of keys (cached and read-only: every card of a comparison has the same tasks' keys)."""
+    _, codes = np.unique(np.asarray(keys, dtype=object).astype(str), return_inverse=True)
+    codes = codes.astype(np.int64)
+    codes.flags.writeable = False
+    return codes
 
 
 @lru_cache(maxsize=8)  # a full-suite task at 2000 resamples is about 36 MB
@@ -105,9 +113,17 @@ class JointBootstrap:
         self._counts = {ns: draw_counts(np.random.default_rng([seed, int(sha256_text(ns)[:8], 16)]),
                                         len(members), n_boot)
                         for ns, members in self._index.items()}
+        self._weights: dict[tuple[str, ...], np.ndarray] = {}
 
     def weights(self, keys: Sequence[str]) -> np.ndarray:
-        """(n_boot, len(keys)) item weights for items with these cluster keys (all passed to the constructor)."""
+        """(n_boot, len(keys)) item weights for items with these cluster keys (all passed to the constructor);
+        read-only and cached, as every card of a comparison asks for the same tasks' keys."""
+        keys = tuple(keys)
+        if keys not in self._weights:
+            self._weights[keys] = self._build_weights(keys)
+        return self._weights[keys]
+
+    def _build_weights(self, keys: tuple[str, ...]) -> np.ndarray:
         out = np.empty((self.n_boot, len(keys)))
         by_ns: dict[str, list[int]] = {}
         for i, key in enumerate(keys):
@@ -115,6 +131,7 @@ class JointBootstrap:
         for ns, positions in by_ns.items():
             index = self._index[ns]
             out[:, positions] = self._counts[ns][:, [index[keys[i]] for i in positions]]
+        out.flags.writeable = False
         return out
 
 

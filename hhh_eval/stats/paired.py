@@ -26,7 +26,7 @@ import numpy as np
 from scipy import special
 
 from hhh_eval.stats.clusters import Clusters
-from hhh_eval.stats.corpus import CORPUS_METRICS, Predictions, corpus_value
+from hhh_eval.stats.corpus import CORPUS_METRICS, Predictions, baseline_statistic, corpus_value
 from hhh_eval.stats.intervals import LEVEL, N_BOOT, is_binary, newcombe, upper_share_bound, z_value
 from hhh_eval.stats.power import mde
 
@@ -179,7 +179,7 @@ def paired_corpus(name: str, a: Predictions, b: Predictions, seed: int, clusters
         return untested(n, f"{clusters.n_clusters} paired units; a paired test of {name} needs at least "
                            f"{MIN_CONTINUOUS_PAIRS}", diff, differing)
     w = clusters.bootstrap_weights(seed, n_boot)
-    boot = metric.statistic(w, b) - metric.statistic(w, a)
+    boot = metric.statistic(w, b) - baseline_statistic(name, w, a)
     se = float(boot.std(ddof=1))
     half = z_value(level) * se
     low, high = diff - half, diff + half
