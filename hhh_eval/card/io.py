@@ -22,11 +22,25 @@ CARD_NAME = "report_card.json"
 
 
 @cache
+def _schema() -> Any:
+    return json.loads(resources.files("hhh_eval").joinpath("schema/report_card.schema.json").read_text())
+
+
+@cache
 def _validator() -> Any:
+    """The reference validator (python-jsonschema): its messages are what `validate` prints."""
     import jsonschema
 
-    schema = json.loads(resources.files("hhh_eval").joinpath("schema/report_card.schema.json").read_text())
-    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+    return jsonschema.Draft202012Validator(_schema(), format_checker=jsonschema.FormatChecker())
+
+
+@cache
+def _fast_validator() -> Any:
+    """The same schema compiled by jsonschema-rs (about 100x faster): every card compare, gate or plot reads is
+    checked, so a valid card is accepted on its word; tests/test_card_schema.py checks the two agree."""
+    import jsonschema_rs
+
+    return jsonschema_rs.validator_for(_schema(), validate_formats=True)
 
 
 def _reject_constant(token: str) -> float:
@@ -49,8 +63,12 @@ def _model_errors(data: Any) -> list[str]:
 def card_errors(data: Any) -> list[str]:
     """Every problem of a parsed card, one line each: JSON Schema violations, then typed-model violations
     (value outside its interval, inconsistent counts). Empty when valid."""
+    if _fast_validator().is_valid(data):
+        return _model_errors(data)
     errors = sorted(_validator().iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
     lines = [f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in errors]
+    lines = lines or [f"{'/'.join(map(str, e.instance_path)) or '<root>'}: {e.message}"
+                      for e in _fast_validator().iter_errors(data)]
     return lines or _model_errors(data)
 
 

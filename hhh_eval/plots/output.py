@@ -10,9 +10,7 @@ import io
 import os
 import sys
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ from hhh_eval.card import Card, card_path, load_card
 from hhh_eval.comparison import mismatches
 from hhh_eval.errors import UserError
 from hhh_eval.fileio import atomic_write_bytes, atomic_write_json, make_folder
+from hhh_eval.forked import forked_map
 from hhh_eval.plots.categories import categories_figure, category_tasks
 from hhh_eval.plots.common import card_labels, tasks_of, x_values
 from hhh_eval.plots.figures import axis_scores_figure, pareto_figure, task_scores_figure, trends_figure
@@ -99,11 +98,7 @@ def render_all(cards: Sequence[Card], x: Sequence[str] | None, x_label: str | No
                source: str | None = None) -> dict[str, bytes]:
     """Every plot's files, drawn in parallel on the machine's cores (same bytes as drawn one by one)."""
     jobs = [(stem, fn, args, source) for stem, (fn, args) in _figure_jobs(cards, x, x_label, tasks).items()]
-    workers = min(len(jobs), os.cpu_count() or 1)
-    if workers < 2:
-        return {name: data for job in jobs for name, data in _render_job(job).items()}
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")) as pool:
-        return {name: data for files in pool.map(_render_job, jobs) for name, data in files.items()}
+    return {name: data for files in forked_map(_render_job, jobs) for name, data in files.items()}
 
 
 def card_images(card: Card) -> list[PlotImage]:

@@ -41,12 +41,36 @@ class Predictions:
         return Predictions(self.pred[mask], self.gold[mask], self.confidence[mask])
 
 
+_SINGLE: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _weighted_sums(w: np.ndarray, features: np.ndarray) -> np.ndarray:
+    """w @ features in one pass over w. Bootstrap rows (B > 1) are multiplied in single precision, about 2.5x
+    faster: their counts are small integers (exact in float32) and the sums' relative error (~1e-6) is far below
+    a bootstrap's own noise; a single row (the point estimate) stays in double precision."""
+    if w.shape[0] == 1:
+        return w @ features
+    return (_single(w) @ features.astype(np.float32)).astype(float)
+
+
+def _single(w: np.ndarray) -> np.ndarray:
+    """w as float32, cached per weights object (compare passes the same cached weights for every card)."""
+    hit = _SINGLE.get(id(w))
+    if hit is not None and hit[0] is w:
+        return hit[1]
+    if len(_SINGLE) >= 8:
+        del _SINGLE[next(iter(_SINGLE))]
+    single = w.astype(np.float32)
+    _SINGLE[id(w)] = (w, single)
+    return single
+
+
 def f1_weighted(w: np.ndarray, p: Predictions) -> np.ndarray:
     """Weighted F1 for each row of item weights `w` (shape (B, n))."""
     classes = np.unique(p.gold)
     is_pred = (p.pred[:, None] == classes).astype(float)
     is_gold = (p.gold[:, None] == classes).astype(float)
-    sums = w @ np.hstack([is_pred * is_gold, is_pred, is_gold, np.ones((len(p), 1))])  # one pass over w
+    sums = _weighted_sums(w, np.hstack([is_pred * is_gold, is_pred, is_gold, np.ones((len(p), 1))]))
     k = classes.size
     tp, n_pred, n_gold, total = sums[:, :k], sums[:, k:2 * k], sums[:, 2 * k:3 * k], sums[:, -1]
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -60,7 +84,8 @@ def _bin_sums(w: np.ndarray, p: Predictions) -> tuple[np.ndarray, np.ndarray, np
     onehot = np.zeros((len(p), ECE_BINS))
     onehot[np.arange(len(p)), bins] = 1.0
     correct = (p.pred == p.gold).astype(float)
-    sums = w @ np.hstack([onehot, onehot * correct[:, None], onehot * p.confidence[:, None], np.ones((len(p), 1))])
+    sums = _weighted_sums(w, np.hstack([onehot, onehot * correct[:, None], onehot * p.confidence[:, None],
+                                        np.ones((len(p), 1))]))
     return sums[:, :ECE_BINS], sums[:, ECE_BINS:2 * ECE_BINS], sums[:, 2 * ECE_BINS:3 * ECE_BINS], sums[:, -1]
 
 

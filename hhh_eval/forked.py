@@ -1,0 +1,34 @@
+"""Work spread over the machine's cores by forked processes that inherit the parent's objects: only an index
+goes to a worker and only the result comes back (pickling 100 cards for every job cost more than the work).
+The results are the same, in the same order, as a plain loop."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+_WORK: tuple[Callable[[Any], Any], Sequence[Any]] | None = None
+
+
+def forked_map(fn: Callable[[Any], T], items: Sequence[Any], chunksize: int = 1) -> list[T]:
+    """[fn(x) for x in items], on up to one forked worker per core (in-process on one core or one item)."""
+    global _WORK
+    workers = min(len(items), os.cpu_count() or 1)
+    if workers < 2:
+        return [fn(x) for x in items]
+    _WORK = (fn, items)
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")) as pool:
+            return list(pool.map(_run_one, range(len(items)), chunksize=chunksize))
+    finally:
+        _WORK = None
+
+
+def _run_one(index: int) -> Any:
+    assert _WORK is not None, "forked_map's worker started without work"
+    fn, items = _WORK
+    return fn(items[index])
