@@ -1,9 +1,9 @@
 """Benchmark: `hhh-eval compare` (and `hhh-eval plot`, where present) over 100 full-size fake runs.
 
-Run: python benchmarks/bench_compare.py [--runs 100] [--real RUN_DIR]. Prints seconds per step; the goal is
-compare + plot of 100 real full-suite cards in at most 5 s on a 2-core machine (issue 11; not met yet). With --real, the same is timed on copies of a real
-run folder (its card and per-item scores, e.g. the tiny model on the full suite), which has corpus metrics
-(F1, calibration error) and per-category rows that the fake runs lack.
+Run: python benchmarks/bench_compare.py [--runs 100] [--real RUN_DIR]. Prints seconds per step; the goal
+(issue 11, not met yet) is compare + plot of 100 real full-suite cards in at most 5 s on a 2-core machine. With
+--real, the same is timed on copies of a real run folder (its card and per-item scores, e.g. the tiny model on
+the full suite), which has corpus metrics (F1, calibration error) and per-category rows that the fake runs lack.
 """
 
 from __future__ import annotations
