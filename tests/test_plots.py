@@ -198,6 +198,21 @@ def test_pareto_draws_the_frontier_as_a_line() -> None:
     assert list(line.get_ydata()) == [points[i][1] for i in front]
 
 
+def test_pareto_names_cards_at_one_point_once() -> None:
+    cards = [fake_card("same", seed=1, n=60), fake_card("same", seed=1, n=60), fake_card("other", seed=2, n=60)]
+    labels = ["a", "b", "c"]
+    texts = [t.get_text() for t in pareto_figure(cards, labels).axes[0].texts]
+    assert "a (+1 more here)" in texts and "b" not in texts and not any(t.startswith("b ") for t in texts)
+
+
+def test_plots_drawn_on_all_cores_are_the_bytes_drawn_one_by_one(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    cards = [fake_card(f"r{i}", seed=i, n=50) for i in range(3)]
+    forked = {p.name: p.read_bytes() for p in write_plots(cards, tmp_path / "a")}
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    assert {p.name: p.read_bytes() for p in write_plots(cards, tmp_path / "b")} == forked
+
+
 def test_cli_plot_warns_when_cards_are_over_different_data(tmp_path: Path,
                                                             capsys: pytest.CaptureFixture[str]) -> None:
     a = fake_run(tmp_path / "runs", "a", seed=1, n=30)

@@ -230,8 +230,18 @@ def pareto_figure(cards: Sequence[Card], labels: list[str]) -> Figure | None:
         ax.text(0.99, 0.01, "; ".join(notes), transform=ax.transAxes, ha="right", va="bottom", fontsize=8,
                 color="0.35")
     named = front if small else list(range(len(idx)))
-    _place_labels(fig, ax, [(hx[j, 0], hy[j, 0], labels[idx[j]]) for j in named])  # last: needs the final layout
+    points = _one_label_per_point([(hx[j, 0], hy[j, 0], labels[idx[j]]) for j in named])
+    _place_labels(fig, ax, points)  # last: needs the final layout
     return fig
+
+
+def _one_label_per_point(points: list[tuple[float, float, str]]) -> list[tuple[float, float, str]]:
+    """Cards at the same coordinates (e.g. a merge at weight 0 and its source model) share one label."""
+    groups: dict[tuple[float, float], list[str]] = {}
+    for x, y, text in points:
+        groups.setdefault((x, y), []).append(text)
+    return [(x, y, names[0] + (f" (+{len(names) - 1} more here)" if len(names) > 1 else ""))
+            for (x, y), names in groups.items()]
 
 
 # label offsets tried in turn (points): right-above, right-below, left-above, left-below, then further out
