@@ -78,7 +78,8 @@ def test_every_item_with_its_outcome_verdict_and_options(runs: tuple[Path, Path]
         assert [it["hash"] for it in items] == [r["doc_hash"] for r in rows]
         higher = task.metrics[task.headline].higher_is_better
         for item, row in zip(items, rows):
-            assert item["value"] == pytest.approx(row["metrics"][task.headline], rel=1e-3)
+            expected = row["metrics"][task.headline]
+            assert item["value"] == (None if expected is None else pytest.approx(expected, rel=1e-3))
             assert item["outcome"] == outcome(row["metrics"][task.headline], higher)
             if task.judge:
                 assert ("label" in item) and (item["label"] is None) == (item["value"] is None)
