@@ -16,6 +16,7 @@ from hhh_eval.card import AXES, Card
 from hhh_eval.comparison import MISMATCH_SCOPE_ALL, PairComparison
 from hhh_eval.errors import UserError
 from hhh_eval.fileio import atomic_write_text, dumps
+from hhh_eval.forked import forked_map
 from hhh_eval.runs import RunData, load_run
 from hhh_eval.stats import PairedResult, holm
 from hhh_eval.text import md_escape
@@ -178,6 +179,21 @@ def _card_info(run: RunData, label: str, found: dict[str, list[str]]) -> CardInf
                     mismatches=[m for ms in found.values() for m in ms])
 
 
+def _pair_rows(job: tuple[PairComparison, str]) -> list[Row]:
+    return card_rows(*job)
+
+
+def _rows_of_pairs(pairs: list[PairComparison], labels: list[str]) -> list[list[Row]]:
+    """Each pair's rows, the same as a plain loop. The first pair runs here and fills the caches all pairs share
+    (the baseline's per-item scores and statistics, the bootstrap weights); forked workers inherit them and
+    do the rest, each loading its own cards' per-item scores."""
+    jobs = list(zip(pairs, labels))
+    if not jobs:
+        return []
+    first = _pair_rows(jobs[0])
+    return [first, *forked_map(_pair_rows, jobs[1:], chunksize=max(1, len(jobs) // 8))]
+
+
 def compare_runs(runs: list[RunData], baseline: RunData | None = None, *, allow_mismatch: bool = False,
                  seed: int | None = None, alpha: float = ALPHA) -> CompareReport:
     """Compare each run with the baseline (default: the first run); Holm over each run's tests. The bootstrap
@@ -192,7 +208,7 @@ def compare_runs(runs: list[RunData], baseline: RunData | None = None, *, allow_
     for label, pc in zip(labels[1:], pairs):
         if pc.mismatches and not allow_mismatch:
             raise refuse(label, labels[0], pc.mismatches)
-    rows = _holm_per_card([row for pc, label in zip(pairs, labels[1:]) for row in card_rows(pc, label)], alpha)
+    rows = _holm_per_card([row for rows in _rows_of_pairs(pairs, labels[1:]) for row in rows], alpha)
     cards = [_card_info(baseline, labels[0], {})]
     cards += [_card_info(pc.other, label, pc.mismatches) for pc, label in zip(pairs, labels[1:])]
     return CompareReport(baseline=labels[0], cards=cards, rows=rows, seed=seed, alpha=alpha)

@@ -65,6 +65,23 @@ def test_compare_and_gate_print_the_same_numbers(two_runs):
 
 
 @pytest.mark.integration
+def test_pairs_compared_in_forked_workers_print_the_numbers_of_the_first_pair(two_runs, monkeypatch):
+    """compare runs the first pair in-process (as the gate does) and forks the rest: the same pair of cards gets
+    the same numbers either way, and the same report as on one core."""
+    base = load_run(two_runs[0])
+    cands = [load_run(two_runs[1]) for _ in range(3)]  # separate objects: each worker loads its card's scores
+    forked = compare_runs(cands, base).to_json()
+    by_card: dict[str, list[dict]] = {}
+    for r in forked["rows"]:
+        by_card.setdefault(r["card"], []).append({k: v for k, v in r.items() if k != "card"})
+    first, *rest = by_card.values()
+    assert len(rest) == 2 and all(rows == first for rows in rest)
+    assert sum(r["ci_low"] is not None and r["diff"] != 0 for r in first) >= 5  # real differences, tested
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    assert compare_runs([load_run(two_runs[1]) for _ in range(3)], base).to_json() == forked
+
+
+@pytest.mark.integration
 def test_identical_runs_give_nonzero_intervals_that_include_zero(two_runs):
     base = load_run(two_runs[0])
     same = RunData(card=base.card.model_copy(update={"run": base.card.run.model_copy(update={"run_name": "b2"})}),

@@ -62,6 +62,14 @@ def render(fig: Figure, fmt: str, source: str | None = None, dpi: int = DPI) -> 
     return buf.getvalue()
 
 
+def render_files(stem: str, fig: Figure, source: str | None = None) -> dict[str, bytes]:
+    """`stem`.png and `stem`.svg. The SVG reuses the layout computed for the PNG (the layout engine is switched
+    off after the first render): the same positions in both files, and a quarter less work."""
+    png = render(fig, "png", source)
+    fig.set_layout_engine("none")
+    return {f"{stem}.png": png, f"{stem}.svg": render(fig, "svg", source)}
+
+
 Jobs = dict[str, tuple[Callable[..., Figure | None], tuple[Any, ...]]]
 
 
@@ -91,7 +99,7 @@ def _render_job(job: tuple[str, Callable[..., Figure | None], tuple[Any, ...], s
     """Draw one plot and render it as PNG and SVG (runs in a worker process)."""
     stem, fn, args, source = job
     fig = fn(*args)
-    return {} if fig is None else {f"{stem}.{fmt}": render(fig, fmt, source) for fmt in ("png", "svg")}
+    return {} if fig is None else render_files(stem, fig, source)
 
 
 def render_all(cards: Sequence[Card], x: Sequence[str] | None, x_label: str | None, tasks: Sequence[str],

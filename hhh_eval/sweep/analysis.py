@@ -73,8 +73,8 @@ def figures(cards: list[Card], names: list[str], x: str | None, trend_tasks: lis
         figs["pareto"] = plots.pareto_figure(cards, names)
     for task in plots.category_tasks(cards):
         figs[f"categories_{task}"] = plots.categories_figure(cards, names, task)
-    return {f"{stem}.{fmt}": plots.render(fig, fmt) for stem, fig in figs.items() if fig is not None
-            for fmt in ("png", "svg")}
+    return {name: data for stem, fig in figs.items() if fig is not None
+            for name, data in plots.render_files(stem, fig).items()}
 
 
 def gate_point(policy: Policy, cand: RunData, base: RunData | None) -> GateOutcome:
