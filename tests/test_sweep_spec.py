@@ -61,13 +61,15 @@ def test_example_expands_to_points_checkpoints_and_merges_in_order(tmp_path: Pat
 
 
 def test_point_runs_share_the_sweep_settings(tmp_path: Path, ckpt: Path) -> None:
-    sweep = _example(ckpt) | {"limit": 5, "tasks": "hhh_helpful,beavertails", "gen_kwargs": {"max_gen_toks": 8}}
+    sweep = _example(ckpt) | {"limit": 5, "limit_mode": "first", "tasks": "hhh_helpful,beavertails",
+                              "gen_kwargs": {"max_gen_toks": 8}}
     sweep["points"][0] = sweep["points"][0] | {"model_args": {"dtype": "float32"}, "revision": "abc"}
     spec, _ = load_sweep(_write(tmp_path, sweep))
     point = expand_points(spec)[0]
     config = run_config(spec, point, tmp_path / "sweeps" / "med-merge", force=False)
     assert config.model_args == {"dtype": "float32", "revision": "abc", "pretrained": "/models/med-7b"}
     assert config.tasks == ("hhh_helpful", "beavertails") and config.settings.limit == 5
+    assert config.settings.limit_mode == "first"
     assert config.run_name == "domain" and config.labels == {"lambda": 0}
     assert config.output_dir == tmp_path / "sweeps" / "med-merge"
 
@@ -77,6 +79,7 @@ def test_point_runs_share_the_sweep_settings(tmp_path: Path, ckpt: Path) -> None
     ({"points": [{"name": "a", "model": "m", "lables": {}}]}, "unknown key 'points[0].lables'; allowed: name, model"),
     ({"resources": {"gpus": 1}}, "unknown key 'resources.gpus'; allowed: num_cpus, num_gpus, memory"),
     ({"limit": 0}, "'limit': Input should be greater than 0"),
+    ({"limit_mode": "last"}, "'limit_mode': Input should be 'sample' or 'first'"),
     ({"batch_size": "many"}, "'batch_size': String should match pattern"),
     ({"merge": EXAMPLE["merge"] | {"grid": {"other": [1.0]}}}, "grid model 'other' is not one of models"),
     ({"merge": EXAMPLE["merge"] | {"grid": {"domain": [1.0], "alignment": [0.5]}}}, "name exactly one"),
@@ -199,3 +202,15 @@ def test_inconsistent_options_are_one_line_errors(tmp_path: Path, flags: list[st
     path = _write(tmp_path, {"name": "s", "points": [{"name": "a", "model": "m"}]})
     assert main(["sweep", str(path), "--output-dir", str(tmp_path / "out"), *flags]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_wrong_model_arg_stops_the_sweep_before_any_point_runs(tmp_path: Path, tiny_model: Path, data_dir: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    sweep = {"name": "s", "tasks": "hhh_helpful", "limit": 2, "data_dir": str(data_dir),
+             "model_args": {"dtype": "float32", "no_such_arg": 1},
+             "points": [{"name": "a", "model": str(tiny_model)}, {"name": "gone", "model": str(tmp_path / "gone")}]}
+    code = main(["sweep", str(_write(tmp_path, sweep)), "--output-dir", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "sweep point 'a'" in err and "'no_such_arg'" in err and "model_args" in err
+    assert not (tmp_path / "out").exists()

@@ -104,7 +104,8 @@ def run_config(spec: SweepSpec, point: SweepPoint, sweep_dir: Path, force: bool,
                include: tuple[Path, ...] = ()) -> RunConfig:
     """The point's run: the sweep's settings, its model (None for a merge until it is built), under the sweep folder."""
     overrides = {k: v for k, v in (("backend", spec.judge_backend), ("model_args", spec.judge_model_args)) if v}
-    settings = GenerationSettings(spec.limit, spec.seed, spec.batch_size, spec.gen_kwargs, spec.system_prompt)
+    settings = GenerationSettings(spec.limit, spec.seed, spec.batch_size, spec.gen_kwargs, spec.system_prompt,
+                                  spec.limit_mode)
     return RunConfig(
         backend=spec.backend, model_args=with_model(spec.backend, spec.model_args | point.model_args, point.model),
         suite=spec.suite, tasks=tuple(spec.tasks) if spec.tasks else None, judge=spec.judge,

@@ -14,6 +14,8 @@ from typing import Literal
 
 from hhh_eval.errors import UserError
 from hhh_eval.fileio import make_folder
+from hhh_eval.identity import API_BACKENDS, check_backend
+from hhh_eval.model_args import check_model_args, check_run_model_args
 from hhh_eval.paths import inside, plain_name
 from hhh_eval.pipeline import RunConfig, check_inputs, check_writable, plan_run
 from hhh_eval.policy import Policy, load_policy
@@ -75,6 +77,23 @@ def plan_sweep(path: Path, options: SweepOptions) -> SweepPlan:
         raise UserError(f"policy {policy.name} is for suite {want.name}" + (f" v{want.version}" if want.version else "")
                         + f", the sweep runs {suite.name} v{suite.version}; use a policy written for that suite")
     return SweepPlan(spec, sha, points, configs, sweep_dir, options.output_dir / ".cache" / "merges", policy, registry)
+
+
+def check_point_model_args(backend: str, points: list[SweepPoint], configs: dict[str, RunConfig]) -> None:
+    """The model args of the points still to run, checked against the backend (and a local checkpoint's config)
+    before anything runs, so one wrong key is one error, not a failed point each; a merge point is checked against its first local
+    input (the merged model has its config). A checkpoint that is not there fails alone, when its point runs."""
+    check_backend(backend)
+    for point in points:
+        args = configs[point.name].model_args
+        refs = [i.ref for i in point.merge.inputs] if point.merge else [str(args.get("pretrained") or "")]
+        local = next((Path(r).expanduser() for r in refs if r and Path(r).expanduser().is_dir()), None)
+        try:
+            check_run_model_args(args)
+            if local is not None or backend in API_BACKENDS:
+                check_model_args(backend, args, local)
+        except UserError as err:
+            raise UserError(f"sweep point '{point.name}': {err} (in the sweep file's model_args)") from None
 
 
 def _merged_folder(plan: SweepPlan, recipe: MergeRecipe) -> tuple[Path, MergeProvenance] | None:
@@ -175,8 +194,9 @@ def run_sweep(path: str | Path, options: SweepOptions) -> tuple[SweepState, Path
     path = Path(path)
     plan = plan_sweep(path, options)
     state = initial_state(plan, path, options.executor, options.force)
-    unbuilt = [p.merge for p in plan.points if p.merge and state.point(p.name).status != "done"
-               and _merged_folder(plan, p.merge) is None]
+    todo = [p for p in plan.points if state.point(p.name).status != "done"]
+    check_point_model_args(plan.spec.backend, todo, plan.configs)
+    unbuilt = [p.merge for p in todo if p.merge and _merged_folder(plan, p.merge) is None]
     if unbuilt:
         check_recipe(unbuilt[0])  # imports mergekit; a bad method is one error now, not a failure per point
     make_folder(plan.sweep_dir)

@@ -1,7 +1,7 @@
 """The sweep file: a YAML document validated into frozen objects; any problem is one line naming the key.
 
 Keys (README "Sweeps" has an example): the run settings every point shares (suite, tasks, limit, judge, data_dir,
-seed, gen_kwargs, backend, model_args, ...), what to evaluate (points, checkpoints, merge: any combination),
+seed, gen_kwargs, backend, model_args, limit_mode, ...), what to evaluate (points, checkpoints, merge: any combination),
 how to report it (x, baseline, trend_tasks, objective) and how to run it (resources, max_retries).
 """
 
@@ -18,6 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from hhh_eval.errors import UserError
 from hhh_eval.fileio import read_text, sha256_text
 from hhh_eval.policy import _UniqueKeyLoader
+from hhh_eval.sampling import LimitMode
 
 Axis = Literal["helpfulness", "honesty", "harmlessness"]
 
@@ -99,6 +100,7 @@ class SweepSpec(_Frozen):
     suite: str | None = None  # None: hhh-core, or a suite of just `tasks` when they are not all in it (as run)
     tasks: Annotated[list[str] | None, BeforeValidator(_comma_list)] = None
     limit: int | None = Field(None, gt=0)
+    limit_mode: LimitMode = "sample"  # as run's --limit-mode: a seeded stratified sample, or lm-eval's first N
     judge: str | None = None
     judge_backend: str | None = None
     judge_model_args: str | None = None
