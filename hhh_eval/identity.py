@@ -16,7 +16,8 @@ from typing import Any
 
 from hhh_eval.errors import UserError
 from hhh_eval.fileio import atomic_write_text, dumps, sha256_file, sha256_text
-from hhh_eval.model_args import check_model_args, parse_kv
+from hhh_eval.model_args import check_model_args as _check_model_args
+from hhh_eval.model_args import parse_kv
 from hhh_eval.paths import plain_name
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
@@ -193,9 +194,16 @@ def check_backend(backend: str) -> None:
         raise UserError(f"backend '{backend}' is not installed (no module {', '.join(missing)}); {hint}")
 
 
-def resolve_identity(backend: str, model_args: dict[str, Any]) -> ModelIdentity:
-    """Resolve a model to its identity; an unusable backend, a wrong path or an unreachable hub id is a UserError."""
+def _no_check(backend: str, args: dict[str, Any], model_dir: Path | None) -> None:
+    return None
+
+
+def resolve_identity(backend: str, model_args: dict[str, Any], check_args: bool = True) -> ModelIdentity:
+    """Resolve a model to its identity; an unusable backend, a wrong path or an unreachable hub id is a UserError.
+    With check_args, the model args are also checked against the backend (which imports lm-eval's models and
+    transformers: a second or more, needless where only the identity is wanted)."""
     check_backend(backend)
+    check_model_args = _check_model_args if check_args else _no_check
     name = str(model_args.get("pretrained") or model_args.get("model") or "")
     if not name:
         raise UserError("--model-args names no model; pass pretrained=<hub id or path> (or model=<name> for API backends)")

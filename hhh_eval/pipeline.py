@@ -135,9 +135,11 @@ class _Inputs(NamedTuple):
     run_name: str
 
 
-def check_inputs(config: RunConfig) -> _Inputs:
-    """Check every input but the model (suite, tasks, data, judge, generation settings, run name); writes nothing."""
-    registry, suite_name = Registry.build(config.include_paths), None
+def check_inputs(config: RunConfig, check_settings: bool = True, registry: Registry | None = None) -> _Inputs:
+    """Check every input but the model (suite, tasks, data, judge, generation settings, run name); writes nothing.
+    check_settings=False skips the generation settings' check against transformers (it imports transformers);
+    `registry`: one already built for these include paths (else the task files are read again)."""
+    registry, suite_name = registry or Registry.build(config.include_paths), None
     if config.suite:
         registry, suite_name = registry.named("suite", config.suite)
     suite, names = registry.select(suite_name, list(config.tasks or ()))
@@ -150,14 +152,17 @@ def check_inputs(config: RunConfig) -> _Inputs:
     if config.judge:
         registry, judge = registry.named("judge", config.judge)
         check_judge_fits(judge, config.judge_overrides, specs, registry)
-    check_gen_kwargs(config.settings.gen_kwargs, config.backend, {s.output_type for s in specs})
+    if check_settings:
+        check_gen_kwargs(config.settings.gen_kwargs, config.backend, {s.output_type for s in specs})
     return _Inputs(registry, suite, specs, derived, judge, _run_name(config, suite))
 
 
-def plan_run(config: RunConfig) -> RunPlan:
-    """Check every input, then resolve the model; nothing is written, a problem is a one-line UserError."""
-    registry, suite, specs, derived, judge, run_name = check_inputs(config)
-    identity = resolve_identity(config.backend, config.model_args)
+def plan_run(config: RunConfig, check_settings: bool = True, registry: Registry | None = None) -> RunPlan:
+    """Check every input, then resolve the model; nothing is written, a problem is a one-line UserError.
+    check_settings=False leaves out the checks of generation settings and model args against transformers and
+    lm-eval (for a plan that only names the run's folder and key, e.g. a sweep's finished points)."""
+    registry, suite, specs, derived, judge, run_name = check_inputs(config, check_settings, registry)
+    identity = resolve_identity(config.backend, config.model_args, check_settings)
     run_dir = inside(config.output_dir / identity.slug / run_name, config.output_dir, "run folder")
     check_writable(run_dir)
     return RunPlan(config, registry, suite, specs, derived, judge, identity, run_dir)

@@ -196,6 +196,23 @@ def test_rerun_makes_no_model_calls(local_sweep: dict[str, Any], policy: Path, m
     assert after["ghost"]["status"] == "failed"
 
 
+def test_a_finished_sweep_reruns_without_loading_torch_or_transformers(env: None, models: dict[str, Path],
+                                                                       data_dir: Path, tmp_path: Path) -> None:
+    """Keys of finished points are computed without checking model args and generation settings against transformers
+    and lm-eval's model classes (imports of seconds, the bulk of a cached re-run); those checks are for points to run."""
+    path = tmp_path / "one.yaml"
+    path.write_text(yaml.safe_dump({"name": "one", "tasks": ["beavertails"], "limit": 2, "data_dir": str(data_dir),
+                                    "gen_kwargs": {"max_gen_toks": 8},
+                                    "points": [{"name": "A", "model": str(models["A"])}]}))
+    assert main(["sweep", str(path), "--output-dir", str(tmp_path / "out")]) == 0
+    code = ("import sys; from hhh_eval.cli import main; code = main(sys.argv[1:]); "
+            "print(code, sorted(m for m in ('transformers', 'torch') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code, "sweep", str(path), "--output-dir", str(tmp_path / "out")],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.stdout.strip().splitlines()[-1] == "0 []", proc.stdout + proc.stderr[-2000:]
+    assert "1 finished earlier, 0 to run" in proc.stderr
+
+
 def test_a_method_mergekit_does_not_know_is_one_line_before_anything_runs(
         local_sweep: dict[str, Any], models: dict[str, Path], data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write_sweep(local_sweep["folder"], "bad-method", models, data_dir, ghost=False)

@@ -112,7 +112,7 @@ def input_identity(ref: str) -> InputIdentity:
     path = Path(ref).expanduser()
     if path.is_dir():
         return InputIdentity(source="local", fingerprint=fingerprint_dir(path))
-    identity = resolve_identity("hf", {"pretrained": ref})  # a UserError for a missing path or unknown hub id
+    identity = resolve_identity("hf", {"pretrained": ref}, check_args=False)  # a UserError: missing path, unknown id
     return InputIdentity(source=identity.source, name=identity.name, revision=identity.revision)
 
 

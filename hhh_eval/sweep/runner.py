@@ -64,8 +64,9 @@ def plan_sweep(path: Path, options: SweepOptions) -> SweepPlan:
     check_writable(sweep_dir)
     points = expand_points(spec)
     configs = {p.name: run_config(spec, p, sweep_dir, options.force, options.include_paths) for p in points}
-    # the settings every point shares (suite, tasks, data, judge, generation), checked once before anything runs
-    registry, suite, specs, derived, _, _ = check_inputs(configs[points[0].name])
+    # the settings every point shares (suite, tasks, data, judge), checked once before anything runs (generation
+    # settings and model args too, but only where a point is to run: check_points_to_run)
+    registry, suite, specs, derived, _, _ = check_inputs(configs[points[0].name], check_settings=False)
     tasks = [*(s.name for s in specs), *derived]
     unknown = [t for t in spec.trend_tasks if t not in tasks]
     if unknown:
@@ -79,19 +80,23 @@ def plan_sweep(path: Path, options: SweepOptions) -> SweepPlan:
     return SweepPlan(spec, sha, points, configs, sweep_dir, options.output_dir / ".cache" / "merges", policy, registry)
 
 
-def check_point_model_args(backend: str, points: list[SweepPoint], configs: dict[str, RunConfig]) -> None:
-    """The model args of the points still to run, checked against the backend (and a local checkpoint's config)
-    before anything runs, so one wrong key is one error, not a failed point each; a merge point is checked against its first local
-    input (the merged model has its config). A checkpoint that is not there fails alone, when its point runs."""
-    check_backend(backend)
-    for point in points:
-        args = configs[point.name].model_args
+def check_points_to_run(plan: SweepPlan, todo: list[SweepPoint]) -> None:
+    """Before anything runs: the shared generation settings, and the model args of each point still to run against
+    the backend and the checkpoint's config (a merge point: its first local input's), so one wrong key is one
+    error, not a failed point each. A checkpoint that is not there fails alone, when its point runs. Nothing is
+    checked when nothing runs (a cached re-run imports neither transformers nor lm-eval's models)."""
+    if not todo:
+        return
+    check_inputs(plan.configs[todo[0].name], registry=plan.registry)
+    check_backend(plan.spec.backend)
+    for point in todo:
+        args = plan.configs[point.name].model_args
         refs = [i.ref for i in point.merge.inputs] if point.merge else [str(args.get("pretrained") or "")]
         local = next((Path(r).expanduser() for r in refs if r and Path(r).expanduser().is_dir()), None)
         try:
             check_run_model_args(args)
-            if local is not None or backend in API_BACKENDS:
-                check_model_args(backend, args, local)
+            if local is not None or plan.spec.backend in API_BACKENDS:
+                check_model_args(plan.spec.backend, args, local)
         except UserError as err:
             raise UserError(f"sweep point '{point.name}': {err} (in the sweep file's model_args)") from None
 
@@ -115,7 +120,7 @@ def _current_key(plan: SweepPlan, point: SweepPoint, tree_sha: str) -> str | Non
             return None
         config = with_merge(config, *built)
     try:
-        return point_key(plan_run(config), tree_sha)
+        return point_key(plan_run(config, check_settings=False, registry=plan.registry), tree_sha)
     except UserError:
         return None
 
@@ -195,7 +200,7 @@ def run_sweep(path: str | Path, options: SweepOptions) -> tuple[SweepState, Path
     plan = plan_sweep(path, options)
     state = initial_state(plan, path, options.executor, options.force)
     todo = [p for p in plan.points if state.point(p.name).status != "done"]
-    check_point_model_args(plan.spec.backend, todo, plan.configs)
+    check_points_to_run(plan, todo)
     unbuilt = [p.merge for p in todo if p.merge and _merged_folder(plan, p.merge) is None]
     if unbuilt:
         check_recipe(unbuilt[0])  # imports mergekit; a bad method is one error now, not a failure per point
