@@ -83,10 +83,15 @@ def parse_model_args(text: str, flag: str = "--model-args") -> dict[str, Any]:
     return parse_kv(text, flag)
 
 
-def fingerprint_cache_dir() -> Path:
-    """Where file hashes are cached: $HHH_EVAL_CACHE_DIR/fingerprints, else ~/.cache/hhh-eval/fingerprints."""
+def cache_root() -> Path:
+    """hhh-eval's own cache (file hashes, library signatures): $HHH_EVAL_CACHE_DIR, else ~/.cache/hhh-eval."""
     user_cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return Path(os.environ.get(CACHE_DIR_ENV) or user_cache / "hhh-eval") / "fingerprints"
+    return Path(os.environ.get(CACHE_DIR_ENV) or user_cache / "hhh-eval")
+
+
+def fingerprint_cache_dir() -> Path:
+    """Where file hashes are cached: <cache root>/fingerprints (see cache_root)."""
+    return cache_root() / "fingerprints"
 
 
 @cache

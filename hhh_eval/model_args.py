@@ -3,6 +3,10 @@
 A model argument reaches lm-eval's model class (its constructor's parameters) and, for hf, transformers'
 `from_pretrained` and the model's config; anything else would fail deep inside them, after the run folder was
 made. Checking here turns that into one line that lists what is allowed.
+
+What the libraries take is read from their signatures, which imports torch, transformers and lm-eval's model
+classes (seconds); it is remembered on disk per library version (<cache root>/signatures), so a run whose answers
+are all cached checks its arguments without those imports.
 """
 
 from __future__ import annotations
@@ -11,11 +15,14 @@ import inspect
 import json
 import math
 import re
+from collections.abc import Callable
 from functools import cache
+from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from hhh_eval.errors import UserError
+from hhh_eval.fileio import atomic_write_text, dumps, sha256_text
 
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # set by the run itself (--batch-size, the device the run picks): giving them here would clash
@@ -44,9 +51,47 @@ def parse_kv(text: str, flag: str) -> dict[str, Any]:
     return out
 
 
-def _params(cls: type) -> dict[str, inspect.Parameter]:
-    """Named keyword parameters of a class's constructors along its MRO (most derived first)."""
-    named: dict[str, inspect.Parameter] = {}
+T = TypeVar("T")
+# a parameter's annotation as text: (the name its types are read from, the full text a Literal is read from)
+Annotation = tuple[str, str] | None
+
+
+def _remembered(kind: str, depends_on: list[str], compute: Callable[[], T]) -> T:
+    """compute(), kept on disk under what it depends on (library versions, a file's hash); a missing, unreadable
+    or unwritable entry only costs computing it again. None is not kept (e.g. a backend that cannot be imported)."""
+    from hhh_eval.identity import cache_root
+
+    entry = cache_root() / "signatures" / f"{kind}-{sha256_text(dumps(depends_on))[:24]}.json"
+    try:
+        return json.loads(entry.read_text(encoding="utf-8"))["value"]  # type: ignore[no-any-return]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    value = compute()
+    if value is not None:
+        try:
+            atomic_write_text(entry, dumps({"depends_on": depends_on, "value": value}) + "\n")
+        except UserError:
+            pass
+    return value
+
+
+def _version(package: str) -> str:
+    try:
+        return f"{package} {metadata.version(package)}"
+    except metadata.PackageNotFoundError:
+        return f"{package} not installed"
+
+
+def _annotation(p: inspect.Parameter) -> Annotation:
+    a = p.annotation
+    if a is inspect.Parameter.empty:
+        return None
+    return (a, a) if isinstance(a, str) else (getattr(a, "__name__", str(a)), str(a))
+
+
+def _params(cls: type) -> dict[str, Annotation]:
+    """Named keyword parameters of a class's constructors along its MRO (most derived first), with annotations."""
+    named: dict[str, Annotation] = {}
     kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
     for klass in cls.__mro__:
         init = klass.__dict__.get("__init__")
@@ -54,19 +99,36 @@ def _params(cls: type) -> dict[str, inspect.Parameter]:
             continue
         for name, p in inspect.signature(init).parameters.items():
             if p.kind in kinds and name != "self":
-                named.setdefault(name, p)
+                named.setdefault(name, _annotation(p))
     return named
 
 
-@cache
+def _backend_params(backend: str) -> dict[str, Annotation] | None:
+    """The model class's constructor parameters for a backend; None when its module cannot be imported (it is
+    reported when the model loads)."""
+    def compute() -> dict[str, Annotation] | None:
+        from lm_eval.api.registry import get_model
+
+        try:
+            return _params(get_model(backend))
+        except Exception:
+            return None
+
+    found = _remembered("params", [_version("lm_eval"), backend], compute)
+    return None if found is None else {k: None if v is None else (v[0], v[1]) for k, v in found.items()}
+
+
 def _from_pretrained_args() -> frozenset[str]:
     """What transformers' from_pretrained takes besides the config: its parameters and the kwargs it pops."""
-    from transformers import PreTrainedModel
+    def compute() -> list[str]:
+        from transformers import PreTrainedModel
 
-    method = PreTrainedModel.from_pretrained
-    named = set(inspect.signature(method).parameters) - {"pretrained_model_name_or_path", "model_args", "kwargs"}
-    popped = re.findall(r'kwargs\.pop\(\s*"([a-z]\w*)"', inspect.getsource(method))
-    return frozenset(named | set(popped))
+        method = PreTrainedModel.from_pretrained
+        named = set(inspect.signature(method).parameters) - {"pretrained_model_name_or_path", "model_args", "kwargs"}
+        popped = re.findall(r'kwargs\.pop\(\s*"([a-z]\w*)"', inspect.getsource(method))
+        return sorted(named | set(popped))
+
+    return frozenset(_remembered("from-pretrained", [_version("transformers")], compute))
 
 
 def _config_keys(model_dir: Path | None) -> frozenset[str] | None:
@@ -74,15 +136,24 @@ def _config_keys(model_dir: Path | None) -> frozenset[str] | None:
     if model_dir is None or not (model_dir / "config.json").is_file():
         return None
     try:
-        from transformers import AutoConfig
+        text = (model_dir / "config.json").read_text(encoding="utf-8")
+    except OSError:
+        return None
 
-        config = AutoConfig.from_pretrained(model_dir, local_files_only=True)
-        return frozenset(config.to_dict()) | frozenset(getattr(config, "attribute_map", {}))
-    except Exception:  # custom or broken configs: fall back to the keys the file itself sets
+    def compute() -> list[str] | None:
         try:
-            return frozenset(json.loads((model_dir / "config.json").read_text(encoding="utf-8")))
-        except (OSError, ValueError):
-            return None
+            from transformers import AutoConfig
+
+            config = AutoConfig.from_pretrained(model_dir, local_files_only=True)
+            return sorted(set(config.to_dict()) | set(getattr(config, "attribute_map", {})))
+        except Exception:  # custom or broken configs: fall back to the keys the file itself sets
+            try:
+                return sorted(json.loads(text))
+            except (ValueError, TypeError):
+                return None
+
+    found = _remembered("config-keys", [_version("transformers"), sha256_text(text)], compute)
+    return None if found is None else frozenset(found)
 
 
 def _extra_targets(backend: str, model_dir: Path | None) -> tuple[frozenset[str], str] | None:
@@ -99,11 +170,11 @@ def _extra_targets(backend: str, model_dir: Path | None) -> tuple[frozenset[str]
     return None
 
 
-def _types_of(annotation: Any) -> set[str] | None:
+def _types_of(annotation: Annotation) -> set[str] | None:
     """Python types an annotation admits, as names (None: anything)."""
-    if annotation is inspect.Parameter.empty:
+    if annotation is None:
         return None
-    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
+    text = annotation[0]
     if "Any" in text or "str" in text:
         return None
     return set(re.findall(r"\b(int|float|bool|None|dict|list)\b", text)) or None
@@ -113,14 +184,14 @@ def _type_name(value: Any) -> str:
     return "None" if value is None else type(value).__name__
 
 
-def _check_value(key: str, value: Any, p: inspect.Parameter) -> None:
-    literal = re.search(r"Literal\[(.*?)\]", str(p.annotation))
+def _check_value(key: str, value: Any, annotation: Annotation) -> None:
+    literal = re.search(r"Literal\[(.*?)\]", annotation[1]) if annotation else None
     if literal:
         allowed = [v.strip(" '\"") for v in literal.group(1).split(",")]
         if str(value) not in allowed:
             raise UserError(f"--model-args {key}={value} is not one of {', '.join(allowed)}")
         return
-    types = _types_of(p.annotation)
+    types = _types_of(annotation)
     kind = _type_name(value)
     ok = types is None or kind in types or (kind == "int" and "float" in types)
     if not ok:
@@ -128,11 +199,16 @@ def _check_value(key: str, value: Any, p: inspect.Parameter) -> None:
                         f"not {kind}")
 
 
+COMMON_DTYPES = ("auto", "float32", "float16", "bfloat16", "float64", "float", "half", "double")  # no torch import
+
+
 def check_dtype(key: str, value: Any) -> None:
     """A dtype argument is 'auto' or a torch dtype name (float16, bfloat16, float32, ...)."""
+    if value is None or value in COMMON_DTYPES:
+        return
     import torch
 
-    if value is None or value == "auto" or isinstance(getattr(torch, str(value), None), torch.dtype):
+    if isinstance(getattr(torch, str(value), None), torch.dtype):
         return
     raise UserError(f"--model-args {key}={value} is not a torch dtype; use auto, bfloat16, float16 or float32 "
                     "(any torch dtype name)")
@@ -148,14 +224,11 @@ def check_run_model_args(args: dict[str, Any]) -> dict[str, Any]:
 
 def check_model_args(backend: str, args: dict[str, Any], model_dir: Path | None) -> None:
     """Every model argument is one the backend takes, with a value of the right type (UserError listing them)."""
-    from lm_eval.api.registry import get_model
-
     for key in DTYPE_ARGS:
         if key in args and backend in ("hf", "vllm"):
             check_dtype(key, args[key])
-    try:
-        params = _params(get_model(backend))
-    except Exception:  # a backend whose module cannot be imported is reported when it loads
+    params = _backend_params(backend)
+    if params is None:  # a backend whose module cannot be imported is reported when it loads
         return
     for key, value in args.items():
         if key in params:
@@ -218,9 +291,12 @@ def parse_gen_kwargs(text: str) -> dict[str, Any]:
 
 @cache
 def _generation_config_keys() -> frozenset[str]:
-    from transformers import GenerationConfig
+    def compute() -> list[str]:
+        from transformers import GenerationConfig
 
-    return frozenset(k for k in GenerationConfig().to_dict() if not k.startswith("_"))
+        return sorted(k for k in GenerationConfig().to_dict() if not k.startswith("_"))
+
+    return frozenset(_remembered("generation-config", [_version("transformers")], compute))
 
 
 def check_gen_kwargs(kwargs: dict[str, Any] | None, backend: str, output_types: set[str]) -> None:
