@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
+from multiprocessing import current_process, get_context
 from typing import Any, TypeVar
 
 from threadpoolctl import threadpool_limits
@@ -18,10 +18,11 @@ _WORK: tuple[Callable[[Any], Any], Sequence[Any]] | None = None
 
 
 def forked_map(fn: Callable[[Any], T], items: Sequence[Any], chunksize: int = 1) -> list[T]:
-    """[fn(x) for x in items], on up to one forked worker per core (in-process on one core or one item)."""
+    """[fn(x) for x in items], on up to one forked worker per core (in-process on one core, for one item, or in a
+    daemon process such as a multiprocessing pool's worker, which may not start processes)."""
     global _WORK
     workers = min(len(items), os.cpu_count() or 1)
-    if workers < 2:
+    if workers < 2 or current_process().daemon:
         return [fn(x) for x in items]
     _WORK = (fn, items)
     try:

@@ -1,0 +1,30 @@
+"""forked_map: the results of a plain loop, in order, from forked workers; in-process where forking is not allowed."""
+
+from __future__ import annotations
+
+import os
+from multiprocessing import get_context
+
+from hhh_eval.forked import forked_map
+
+
+def _pid_and_square(x: int) -> tuple[int, int]:
+    return os.getpid(), x * x
+
+
+def _in_pool_worker(n: int) -> list[tuple[int, int]]:
+    return forked_map(_pid_and_square, list(range(n)))
+
+
+def test_results_come_in_order_from_worker_processes() -> None:
+    results = forked_map(_pid_and_square, list(range(40)), chunksize=3)
+    assert [square for _, square in results] == [x * x for x in range(40)]
+    if (os.cpu_count() or 1) > 1:
+        assert os.getpid() not in {pid for pid, _ in results}
+
+
+def test_a_daemon_process_maps_in_process_instead_of_failing() -> None:
+    with get_context("fork").Pool(1) as pool:
+        (results,) = pool.map(_in_pool_worker, [6])
+    assert [square for _, square in results] == [x * x for x in range(6)]
+    assert len({pid for pid, _ in results}) == 1  # all in the pool's (daemon) worker
