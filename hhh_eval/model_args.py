@@ -57,13 +57,16 @@ Annotation = tuple[str, str] | None
 
 
 def _remembered(kind: str, depends_on: list[str], compute: Callable[[], T]) -> T:
-    """compute(), kept on disk under what it depends on (library versions, a file's hash); a missing, unreadable
-    or unwritable entry only costs computing it again. None is not kept (e.g. a backend that cannot be imported)."""
+    """compute() (a JSON list or mapping), kept on disk under what it depends on (library versions, a file's hash);
+    a missing, unreadable, mismatched or unwritable entry only costs computing it again. None is not kept (e.g. a
+    backend that cannot be imported)."""
     from hhh_eval.identity import cache_root
 
     entry = cache_root() / "signatures" / f"{kind}-{sha256_text(dumps(depends_on))[:24]}.json"
     try:
-        return json.loads(entry.read_text(encoding="utf-8"))["value"]  # type: ignore[no-any-return]
+        doc = json.loads(entry.read_text(encoding="utf-8"))
+        if doc["depends_on"] == depends_on and isinstance(doc["value"], (list, dict)):
+            return doc["value"]  # type: ignore[no-any-return]
     except (OSError, ValueError, KeyError, TypeError):
         pass
     value = compute()
