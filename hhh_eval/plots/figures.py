@@ -49,31 +49,52 @@ def axis_scores_figure(cards: Sequence[Card], labels: list[str]) -> Figure:
     fig = Figure(figsize=(min(11.0, max(6.0, 1.5 + len(axes) * (0.9 + (0.04 if many else 0.35) * n_cards))), 4.6),
                  layout="constrained")
     ax = fig.add_subplot()
-    slot, centres = 0.8 / n_cards, np.arange(len(axes))
+    positions = _card_marks(ax, values, labels, horizontal=False)
+    if n_cards <= ANNOTATE_MAX:
+        for pos, (v, _, hi) in zip(positions, values.transpose(0, 2, 1)):
+            for p, val, top in zip(pos, v, hi):
+                y = 1.0 if math.isnan(val) else (val if math.isnan(top) else top) + 1.0
+                ax.text(p, y, "no data" if math.isnan(val) else f"{val:.1f}", ha="center", va="bottom", fontsize=9)
+    ax.set_xticks(np.arange(len(axes)), axes, fontsize=10)
+    ax.set_ylim(0, 105)
+    ax.set_ylabel("score (0-100, higher is better)")
+    ax.set_title("Axis scores with 95% intervals")
+    _grid_and_key(fig, ax, labels, "y")
+    return fig
+
+
+def _card_marks(ax: Any, values: np.ndarray, labels: list[str], horizontal: bool) -> list[np.ndarray]:
+    """values[card, group, (value, low, high)] drawn card by card in a slot of every group: bars with interval
+    whiskers, or dots with interval lines past LEGEND_MAX cards. Returns each card's positions."""
+    n_cards = len(labels)
+    slot, centres = 0.8 / n_cards, np.arange(values.shape[1])
+    width, cap = (0.85, 3.0) if horizontal else (0.9, 4.0)
+    err_key = "xerr" if horizontal else "yerr"
+    positions = []
     for i, (label, colour) in enumerate(zip(labels, card_colours(n_cards))):
         v, lo, hi = values[i, :, 0], values[i, :, 1], values[i, :, 2]
         pos = centres - 0.4 + slot * (i + 0.5)
         err = np.vstack([v - lo, hi - v])
-        if many:
-            ax.errorbar(pos, v, yerr=err, fmt="o", ms=2.5, color=colour, elinewidth=0.8, capsize=0)
+        if n_cards > LEGEND_MAX:
+            ax.errorbar(*((v, pos) if horizontal else (pos, v)), fmt="o", ms=2.5, color=colour, elinewidth=0.8,
+                        capsize=0, **{err_key: err})
         else:
-            ax.bar(pos, np.nan_to_num(v), slot * 0.9, color=colour, label=label, yerr=np.nan_to_num(err),
-                   capsize=min(4.0, 40 * slot), error_kw={"elinewidth": 1, "ecolor": "0.2"})
-        if n_cards <= ANNOTATE_MAX:
-            for p, val, top in zip(pos, v, hi):
-                y = 1.0 if math.isnan(val) else (val if math.isnan(top) else top) + 1.0
-                ax.text(p, y, "no data" if math.isnan(val) else f"{val:.1f}", ha="center", va="bottom", fontsize=9)
-    ax.set_xticks(centres, axes, fontsize=10)
-    ax.set_ylim(0, 105)
-    ax.set_ylabel("score (0-100, higher is better)")
-    ax.set_title("Axis scores with 95% intervals")
-    ax.grid(axis="y", alpha=0.3)
+            (ax.barh if horizontal else ax.bar)(pos, np.nan_to_num(v), slot * width, color=colour, label=label,
+                                                capsize=min(cap, 10 * cap * slot),
+                                                error_kw={"elinewidth": 1, "ecolor": "0.2"},
+                                                **{err_key: np.nan_to_num(err)})
+        positions.append(pos)
+    return positions
+
+
+def _grid_and_key(fig: Figure, ax: Any, labels: list[str], grid_axis: str) -> None:
+    """Grid lines behind the marks; which card is which: a colour bar past LEGEND_MAX cards, else a legend."""
+    ax.grid(axis=grid_axis, alpha=0.3)
     ax.set_axisbelow(True)
-    if many:
-        order_colourbar(fig, ax, labels, f"card ({n_cards}, order given)")
-    elif n_cards > 1:
-        _legend_below(fig, ax, n_cards)
-    return fig
+    if len(labels) > LEGEND_MAX:
+        order_colourbar(fig, ax, labels, f"card ({len(labels)}, order given)")
+    elif len(labels) > 1:
+        _legend_below(fig, ax, len(labels))
 
 
 def _row_height(n_cards: int) -> float:
@@ -87,38 +108,25 @@ def task_scores_figure(cards: Sequence[Card], labels: list[str]) -> Figure:
     tasks = tasks_of(cards)
     axis = {name: t.axis for c in cards for name, t in c.tasks.items()}
     values = np.array([[task_interval(c, t) for t in tasks] for c in cards])
-    n_cards, many = len(labels), len(labels) > LEGEND_MAX
+    n_cards = len(labels)
     legend = 0.5 if 1 < n_cards <= LEGEND_MAX else 0.0
     fig = Figure(figsize=(10.0, 1.1 + legend + len(tasks) * _row_height(n_cards)), layout="constrained")
     ax = fig.add_subplot()
-    slot, rows = 0.8 / n_cards, np.arange(len(tasks))
-    for i, (label, colour) in enumerate(zip(labels, card_colours(n_cards))):
-        v, lo, hi = values[i, :, 0], values[i, :, 1], values[i, :, 2]
-        pos = rows - 0.4 + slot * (i + 0.5)
-        err = np.vstack([v - lo, hi - v])
-        if many:
-            ax.errorbar(v, pos, xerr=err, fmt="o", ms=2.5, color=colour, elinewidth=0.8, capsize=0)
-        else:
-            ax.barh(pos, np.nan_to_num(v), slot * 0.85, color=colour, label=label, xerr=np.nan_to_num(err),
-                    capsize=min(3.0, 30 * slot), error_kw={"elinewidth": 1, "ecolor": "0.2"})
-        if n_cards <= ANNOTATE_MAX:
+    positions = _card_marks(ax, values, labels, horizontal=True)
+    if n_cards <= ANNOTATE_MAX:
+        for pos, (v, lo, hi) in zip(positions, values.transpose(0, 2, 1)):
             for p, val, low, top in zip(pos, v, lo, hi):
                 text = "no data" if math.isnan(val) else (f"{val:.1f}" if math.isnan(top) or n_cards > 1
                                                           else f"{val:.1f} [{low:.1f}, {top:.1f}]")
                 x = 0.0 if math.isnan(val) else (val if math.isnan(top) else top)
                 ax.text(x + 1.0, p, text, va="center", fontsize=9 if n_cards == 1 else 8)
-    ax.set_yticks(rows, [f"{t} ({axis[t]})" for t in tasks], fontsize=10)
+    ax.set_yticks(np.arange(len(tasks)), [f"{t} ({axis[t]})" for t in tasks], fontsize=10)
     ax.invert_yaxis()
     ax.set_xlim(0, 100 + (22 if n_cards == 1 else 10 if n_cards <= ANNOTATE_MAX else 0))
     ax.set_xticks(range(0, 101, 20))
     ax.set_xlabel("score (0-100, higher is better)")
     ax.set_title("Task scores (headline metric) with 95% intervals")
-    ax.grid(axis="x", alpha=0.3)
-    ax.set_axisbelow(True)
-    if many:
-        order_colourbar(fig, ax, labels, f"card ({n_cards}, order given)")
-    elif n_cards > 1:
-        _legend_below(fig, ax, n_cards)
+    _grid_and_key(fig, ax, labels, "x")
     return fig
 
 
