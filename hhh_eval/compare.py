@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hhh_eval.card import AXES, Card
-from hhh_eval.comparison import MISMATCH_SCOPE_ALL, PairComparison
+from hhh_eval.comparison import MISMATCH_SCOPE_ALL, PairComparison, mismatch_reasons, refuse
 from hhh_eval.errors import UserError
 from hhh_eval.fileio import atomic_write_text, dumps
 from hhh_eval.forked import forked_map
@@ -165,18 +165,12 @@ ALLOW_MISMATCH = ("compare cards of the same suite, items and judges, or pass --
                   "rows marked")
 
 
-def refuse(label: str, base_label: str, found: dict[str, list[str]], fix: str = ALLOW_MISMATCH) -> UserError:
-    reasons = [m for ms in found.values() for m in ms]
-    more = f"; {len(reasons) - 1} more" if len(reasons) > 1 else ""
-    return UserError(f"{label} is not comparable with baseline {base_label} ({reasons[0]}{more}); {fix}")
-
-
 def _card_info(run: RunData, label: str, found: dict[str, list[str]]) -> CardInfo:
     card: Card = run.card
     return CardInfo(label=label, run_name=run.name, model=card.model.name,
                     path=str(run.run_dir) if run.run_dir else None, suite=f"{card.suite.name}@{card.suite.version}",
                     labels=dict(card.run.labels), partial=card.partial,
-                    mismatches=[m for ms in found.values() for m in ms])
+                    mismatches=mismatch_reasons(found))
 
 
 def _pair_rows(job: tuple[PairComparison, str]) -> list[Row]:
@@ -207,7 +201,7 @@ def compare_runs(runs: list[RunData], baseline: RunData | None = None, *, allow_
     pairs = [PairComparison(baseline, run, seed) for run in runs]
     for label, pc in zip(labels[1:], pairs):
         if pc.mismatches and not allow_mismatch:
-            raise refuse(label, labels[0], pc.mismatches)
+            raise refuse(label, labels[0], pc.mismatches, ALLOW_MISMATCH)
     rows = _holm_per_card([row for rows in _rows_of_pairs(pairs, labels[1:]) for row in rows], alpha)
     cards = [_card_info(baseline, labels[0], {})]
     cards += [_card_info(pc.other, label, pc.mismatches) for pc, label in zip(pairs, labels[1:])]

@@ -22,11 +22,11 @@ from functools import cached_property
 import numpy as np
 
 from hhh_eval.card import Card
+from hhh_eval.errors import UserError
 from hhh_eval.runs import RunData, TaskScores
-from hhh_eval.scoring.axes import N_BOOT_CORRELATION, linked_groups
-from hhh_eval.stats import (CORPUS_METRICS, Clusters, Estimate, PairedResult, Predictions, correlations,
+from hhh_eval.scoring.axes import shared_correlations
+from hhh_eval.stats import (CORPUS_METRICS, Clusters, Estimate, PairedResult, Predictions,
                             mover, p_from_interval, paired_corpus, paired_values)
-from hhh_eval.stats.clusters import joint_bootstrap
 from hhh_eval.stats.corpus import baseline_statistic
 from hhh_eval.stats.paired import untested
 
@@ -58,6 +58,22 @@ def mismatches(base: Card, other: Card) -> dict[str, list[str]]:
         if reasons:
             found[task] = reasons
     return found
+
+
+def mismatch_reasons(found: dict[str, list[str]]) -> list[str]:
+    """Every reason of a mismatches() result, in order."""
+    return [m for ms in found.values() for m in ms]
+
+
+def mismatch_summary(found: dict[str, list[str]]) -> str:
+    """The first reason and how many more (for one-line messages)."""
+    reasons = mismatch_reasons(found)
+    return reasons[0] + (f"; {len(reasons) - 1} more" if len(reasons) > 1 else "")
+
+
+def refuse(label: str, base_label: str, found: dict[str, list[str]], fix: str) -> UserError:
+    """The one-line error for a card not comparable with its baseline."""
+    return UserError(f"{label} is not comparable with baseline {base_label} ({mismatch_summary(found)}); {fix}")
 
 
 # ---------------------------------------------------------------- pairing
@@ -116,7 +132,7 @@ def compare_values(task: str, metric: str, higher_is_better: bool, a: np.ndarray
     valid = ~np.isnan(a) & ~np.isnan(b)
     kept = tuple(np.asarray(keys, dtype=object)[valid])
     d = b[valid] - a[valid]
-    result = paired_values(a[valid], b[valid], _clusters(kept))
+    result = paired_values(a[valid], b[valid], Clusters.from_keys(kept))
     return MetricComparison(task, metric, higher_is_better, result, int(valid.size - valid.sum()), n_unmatched,
                             kept, lambda w: (w @ d) / np.maximum(w.sum(axis=1), 1e-12))
 
@@ -124,7 +140,7 @@ def compare_values(task: str, metric: str, higher_is_better: bool, a: np.ndarray
 def compare_predictions(task: str, metric: str, higher_is_better: bool, a: Predictions, b: Predictions,
                         keys: Sequence[str], seed: int, n_unmatched: int = 0) -> MetricComparison:
     """A corpus metric (F1, calibration error) on the same items' predictions in both runs."""
-    result = paired_corpus(metric, a, b, seed, _clusters(tuple(keys)))
+    result = paired_corpus(metric, a, b, seed, Clusters.from_keys(keys))
     statistic = CORPUS_METRICS[metric].statistic
     return MetricComparison(task, metric, higher_is_better, result, 0, n_unmatched, tuple(keys),
                             lambda w: statistic(w, b) - baseline_statistic(metric, w, a))
@@ -148,17 +164,8 @@ def combine_axis(axis: str, parts: dict[str, MetricComparison], weights: dict[st
 
 def paired_correlations(parts: dict[str, MetricComparison], seed: int) -> np.ndarray:
     """Correlations of the tasks' paired differences: joint cluster bootstrap where tasks share documents."""
-    groups = linked_groups({t: list(m.keys) for t, m in parts.items()})
-    shared = [t for t in parts if list(groups.values()).count(groups[t]) > 1]
-    corr = np.eye(len(parts))
-    if not shared:
-        return corr
-    boot = joint_bootstrap(tuple(k for t in shared for k in parts[t].keys), seed, N_BOOT_CORRELATION)
-    replicates = np.column_stack([parts[t].replicate(boot.weights(list(parts[t].keys)))  # type: ignore[misc]
-                                  for t in shared])
-    index = [list(parts).index(t) for t in shared]
-    corr[np.ix_(index, index)] = correlations(replicates, [groups[t] for t in shared])
-    return corr
+    return shared_correlations({t: m.keys for t, m in parts.items()},
+                               {t: m.replicate for t, m in parts.items()}, seed)  # type: ignore[misc]
 
 
 class PairComparison:
@@ -168,6 +175,7 @@ class PairComparison:
         self.base, self.other = base, other
         self.seed = base.card.run.seed if seed is None else seed  # the baseline's: compare and gate agree
         self._metrics: dict[tuple[str, str], MetricComparison] = {}
+        self._axes: dict[str, AxisComparison] = {}
 
     @cached_property
     def mismatches(self) -> dict[str, list[str]]:
@@ -197,11 +205,10 @@ class PairComparison:
                               o.metrics[metric][pairing.other], tuple(keys), pairing.n_unmatched)
 
     def axis(self, axis: str) -> AxisComparison:
-        """The axis difference over the baseline's axis tasks present in both cards (headline metrics)."""
-        weights = {t: w for t, w in self.base.card.axes[axis].weights.items() if t in self.other.card.tasks}
-        parts = {t: self.metric(t, self.base.card.tasks[t].headline) for t in weights}
-        return combine_axis(axis, parts, weights, self.seed)
+        """The axis difference over the baseline's axis tasks present in both cards (headline metrics; cached)."""
+        if axis not in self._axes:
+            weights = {t: w for t, w in self.base.card.axes[axis].weights.items() if t in self.other.card.tasks}
+            parts = {t: self.metric(t, self.base.card.tasks[t].headline) for t in weights}
+            self._axes[axis] = combine_axis(axis, parts, weights, self.seed)
+        return self._axes[axis]
 
-
-def _clusters(keys: tuple[str, ...]) -> Clusters:
-    return Clusters.from_keys(keys) if keys else Clusters.singletons(0)

@@ -19,11 +19,9 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
 
 from hhh_eval.card import Card, card_path
-from hhh_eval.comparison import PairComparison
-from hhh_eval.compare import refuse
+from hhh_eval.comparison import PairComparison, refuse
 from hhh_eval.errors import UserError
 from hhh_eval.fileio import atomic_write_json, atomic_write_text, sha256_file
 from hhh_eval.gate_checks import Check, check_bound, check_judge, check_task, check_unscored, paired_check
@@ -31,8 +29,6 @@ from hhh_eval.policy import Policy, load_policy
 from hhh_eval.registry import Registry, include_paths
 from hhh_eval.runs import RunData, load_run
 from hhh_eval.text import md_escape
-
-Status = Literal["PASS", "FAIL", "SKIP"]
 
 
 @dataclass(frozen=True)

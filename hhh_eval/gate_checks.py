@@ -221,18 +221,18 @@ def check_bound(card: Card, b: Bound) -> list[Check]:
 # ---- paired checks against a baseline ------------------------------------------------------------------------
 
 
-def _paired(pair: PairComparison, rule: NonInferiority | Superiority) -> tuple[PairedResult, bool, str]:
-    """The paired result of the rule's subject, whether higher is better, and a reason when it is absent."""
+def _paired(pair: PairComparison, rule: NonInferiority | Superiority) -> tuple[PairedResult, bool]:
+    """The paired result of the rule's subject and whether higher is better (_Missing when it is absent)."""
     if rule.axis:
         if rule.axis not in pair.base.card.axes or rule.axis not in pair.other.card.axes:
             raise _Missing(f"axis {rule.axis} not on both cards")
-        return pair.axis(rule.axis).result, True, ""
+        return pair.axis(rule.axis).result, True
     for card, role in ((pair.other.card, "candidate"), (pair.base.card, "baseline")):
         if rule.task not in card.tasks:
             raise _Missing(f"task {rule.task} not on the {role} card")
         _metric_of(card.tasks[rule.task].metrics, rule.metric or "", f"the {role}'s task {rule.task}")
     mc = pair.metric(rule.task or "", rule.metric or "")
-    return mc.result, mc.higher_is_better, ""
+    return mc.result, mc.higher_is_better
 
 
 def _paired_threshold(kind: str, margin: float, higher: bool, direction: str) -> tuple[str, float, str]:
@@ -317,7 +317,7 @@ def paired_check(pair: PairComparison | None, rule: NonInferiority | Superiority
     if pair is None:
         return Check(kind, rule.subject, "no baseline", "needs --baseline", "SKIP", "no --baseline given")
     try:
-        result, higher, _ = _paired(pair, rule)
+        result, higher = _paired(pair, rule)
     except _Missing as exc:
         return Check(kind, rule.subject, "absent", "", "FAIL", str(exc))
     threshold, limit, side = _paired_threshold(kind, rule.margin, higher, direction)
@@ -325,15 +325,17 @@ def paired_check(pair: PairComparison | None, rule: NonInferiority | Superiority
     if result.spread is not None:
         measured += f", {'discordance' if result.method.startswith(('mcnemar', 'obuchowski')) else 'sd'} " \
                     f"{_fmt(result.spread)}"
-    underpowered = _identical_fails(pair, rule, result.n) if kind == "non_inferiority" else ""
+    def underpowered() -> str:  # only asked for a check that fails: it searches n
+        return _identical_fails(pair, rule, result.n) if kind == "non_inferiority" else ""  # type: ignore[arg-type]
+
     if not result.tested:
-        reason = underpowered or UNDECIDABLE + str(result.note)
+        reason = underpowered() or UNDECIDABLE + str(result.note)
         return Check(kind, rule.subject, measured, threshold, "FAIL", reason, result.diff, method=result.method,
                      n=result.n)
     end = result.low if side == "low" else result.high
     ok = end >= limit if side == "low" else end <= limit  # type: ignore[operator]
     reason = "" if ok else f"the {side} end {_fmt(end)} of d's 95% interval does not clear {_fmt(limit)}"
-    if not ok and underpowered:
-        reason = f"{underpowered} ({reason})"
+    if not ok and (why := underpowered()):
+        reason = f"{why} ({reason})"
     return Check(kind, rule.subject, measured + f", MDE {_fmt(result.mde)}", threshold, "PASS" if ok else "FAIL",
                  reason, result.diff, result.low, result.high, result.p_value, result.method, result.n, result.mde)

@@ -60,8 +60,9 @@ class Bound(_Frozen):
         return f"{self.task} {self.metric}" + (f" [{self.category}]" if self.category else "")
 
 
-class NonInferiority(_Frozen):
-    """Against a baseline: an axis score (margin in points) or a task metric (margin in its units)."""
+class _PairedRule(_Frozen):
+    """A rule on the paired difference from a baseline: an axis score (margin in points) or a task metric (margin
+    in its units)."""
 
     axis: Axis | None = None
     task: str | None = None
@@ -73,19 +74,15 @@ class NonInferiority(_Frozen):
         return f"axis {self.axis}" if self.axis else f"{self.task} {self.metric}"
 
 
-class Superiority(_Frozen):
-    """Against a baseline: the metric (or axis) moved by at least `margin` in `direction` (e.g. a forget set got
-    worse), proven by the paired interval lying wholly beyond the margin."""
+class NonInferiority(_PairedRule):
+    """The candidate is at most `margin` worse than the baseline."""
 
-    axis: Axis | None = None
-    task: str | None = None
-    metric: str | None = None
-    margin: float
+
+class Superiority(_PairedRule):
+    """The metric (or axis) moved by at least `margin` in `direction` (e.g. a forget set got worse), proven by the
+    paired interval lying wholly beyond the margin."""
+
     direction: Literal["worse", "better"]
-
-    @property
-    def subject(self) -> str:
-        return f"axis {self.axis}" if self.axis else f"{self.task} {self.metric}"
 
 
 class Policy(_Frozen):

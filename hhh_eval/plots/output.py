@@ -18,7 +18,7 @@ import matplotlib
 from matplotlib.figure import Figure
 
 from hhh_eval.card import Card, card_path, load_card
-from hhh_eval.comparison import mismatches
+from hhh_eval.comparison import mismatch_summary, mismatches
 from hhh_eval.errors import UserError
 from hhh_eval.fileio import atomic_write_bytes, atomic_write_json, make_folder
 from hhh_eval.forked import forked_map
@@ -129,11 +129,10 @@ def comparability_warnings(cards: Sequence[Card]) -> list[str]:
     labels = card_labels(cards)
     lines = []
     for label, card in zip(labels[1:], cards[1:]):
-        reasons = [m for ms in mismatches(cards[0], card).values() for m in ms]
-        if reasons:
-            more = f"; {len(reasons) - 1} more" if len(reasons) > 1 else ""
-            lines.append(f"warning: {label} is not comparable with {labels[0]} ({reasons[0]}{more}); plotted anyway, "
-                         "but its differences are not only the model's ('hhh-eval compare' refuses such cards)")
+        found = mismatches(cards[0], card)
+        if found:
+            lines.append(f"warning: {label} is not comparable with {labels[0]} ({mismatch_summary(found)}); "
+                         "plotted anyway, but its differences are not only the model's ('hhh-eval compare' refuses such cards)")
     return lines
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from hhh_eval.card import TaskResult
-from hhh_eval.comparison import mismatches, pair_items
+from hhh_eval.comparison import mismatch_reasons, mismatches, pair_items
 from hhh_eval.errors import UserError
 from hhh_eval.fileio import read_jsonl
 from hhh_eval.judging import verdicts_path
@@ -181,5 +181,5 @@ def with_changes(data: BrowserData, run: RunData, base: RunData) -> BrowserData:
                 if side.get("prompt") == cur["prompt"]:
                     del side["prompt"]
                 changed.append({"item": first[task.name] + c, "base": side})
-    notes = tuple(m for ms in mismatches(base.card, run.card).values() for m in ms)
+    notes = tuple(mismatch_reasons(mismatches(base.card, run.card)))
     return BrowserData(data.tasks, data.items, f"{base.card.model.name} / {base.name}", changed, notes)

@@ -56,21 +56,28 @@ def linked_groups(keys_by_task: dict[str, list[str]]) -> dict[str, str]:
     return {task: find(task) for task in keys_by_task}
 
 
-def task_correlations(tasks: dict[str, TaskResult], rows: dict[str, list[ItemScore]], seed: int,
-                      n_boot: int = N_BOOT_CORRELATION) -> np.ndarray:
-    """Correlations of the tasks' headline scores (identity where no two tasks share a dataset)."""
-    stats = {t: headline_statistic(tasks[t], rows[t]) for t in tasks}
-    groups = linked_groups({t: keys for t, (keys, _) in stats.items()})
-    shared = [t for t in tasks if list(groups.values()).count(groups[t]) > 1]
-    corr = np.eye(len(tasks))
+def shared_correlations(keys: dict[str, Sequence[str]], statistics: dict[str, Statistic], seed: int,
+                        n_boot: int = N_BOOT_CORRELATION) -> np.ndarray:
+    """Correlations of the tasks' statistics (items' cluster keys and statistic per task): the identity, except
+    between tasks that share documents (directly or through other tasks), estimated by one joint cluster bootstrap
+    of their documents."""
+    groups = linked_groups({t: list(k) for t, k in keys.items()})
+    shared = [t for t in keys if list(groups.values()).count(groups[t]) > 1]
+    corr = np.eye(len(keys))
     if not shared:
         return corr
-    boot = joint_bootstrap(tuple(k for t in shared for k in stats[t][0]), seed, n_boot)
-    replicates = np.column_stack([stats[t][1](boot.weights(stats[t][0])) for t in shared])
-    sub = correlations(replicates, [groups[t] for t in shared])
-    index = [list(tasks).index(t) for t in shared]
-    corr[np.ix_(index, index)] = sub
+    boot = joint_bootstrap(tuple(k for t in shared for k in keys[t]), seed, n_boot)
+    replicates = np.column_stack([statistics[t](boot.weights(keys[t])) for t in shared])
+    index = [list(keys).index(t) for t in shared]
+    corr[np.ix_(index, index)] = correlations(replicates, [groups[t] for t in shared])
     return corr
+
+
+def task_correlations(tasks: dict[str, TaskResult], rows: dict[str, list[ItemScore]], seed: int) -> np.ndarray:
+    """Correlations of the tasks' headline scores (identity where no two tasks share a dataset)."""
+    stats = {t: headline_statistic(tasks[t], rows[t]) for t in tasks}
+    return shared_correlations({t: keys for t, (keys, _) in stats.items()}, {t: s for t, (_, s) in stats.items()},
+                               seed)
 
 
 def axis_results(suite: SuiteSpec, tasks: dict[str, TaskResult], rows: dict[str, list[ItemScore]],

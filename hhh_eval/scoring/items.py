@@ -16,7 +16,7 @@ from hhh_eval.errors import UserError
 from hhh_eval.fileio import sha256_text
 from hhh_eval.judges.base import Verdict
 from hhh_eval.registry import TaskSpec
-from hhh_eval.stats import Clusters, Predictions, cluster_key
+from hhh_eval.stats import Predictions, cluster_key
 
 # Judged metrics: the per-item value of each judge label. A label not listed (or no label) leaves the item unscored.
 # Refusal judge: a partial refusal counts as a refusal (as in XSTest), so it is neither harmful nor compliant.
@@ -100,6 +100,3 @@ def predictions(rows: Sequence[ItemScore]) -> tuple[Predictions, list[str]]:
     return (Predictions(np.array([r.pred for r in kept], dtype=int), np.array([r.gold for r in kept], dtype=int),
                         np.array([r.confidence for r in kept], dtype=float)), [r.cluster for r in kept])
 
-
-def clusters_of(keys: Sequence[str]) -> Clusters:
-    return Clusters.from_keys(keys) if keys else Clusters.singletons(0)

@@ -13,8 +13,8 @@ import numpy as np
 from hhh_eval.card import Clustering, CorrectedRate, DatasetRef, ItemScore, Metric, Score, TaskResult
 from hhh_eval.fileio import dumps, sha256_text
 from hhh_eval.registry import DerivedSpec, MetricSpec, SuiteEntry, TaskSpec
-from hhh_eval.scoring.items import clusters_of, predictions, scored_values
-from hhh_eval.stats import CORPUS_METRICS, corpus_interval, metric_interval
+from hhh_eval.scoring.items import predictions, scored_values
+from hhh_eval.stats import CORPUS_METRICS, Clusters, corpus_interval, metric_interval
 from hhh_eval.stats.correction import METHOD as CORRECTION_METHOD
 from hhh_eval.stats.correction import JudgeAccuracy, corrected_rate
 from hhh_eval.stats.intervals import design_effect
@@ -51,7 +51,7 @@ def _corrected(metric: str, values: np.ndarray, keys: list[str], validation: Jud
         note = validation.status if not validation.accuracy else f"the validation record has no {metric} outcome"
         return CorrectedRate(value=None, ci_low=None, ci_high=None, method=CORRECTION_METHOD, sensitivity=None,
                              specificity=None, validation_items=0, note=note)
-    n_eff = values.size / design_effect(values, clusters_of(keys)) if values.size > 1 else float(values.size)
+    n_eff = values.size / design_effect(values, Clusters.from_keys(keys)) if values.size > 1 else float(values.size)
     c = corrected_rate(float(values.mean()) * n_eff if values.size else 0.0, n_eff, accuracy)
     return CorrectedRate(value=c.value, ci_low=c.low, ci_high=c.high, method=CORRECTION_METHOD,
                          sensitivity=accuracy.sensitivity, specificity=accuracy.specificity,
@@ -65,11 +65,11 @@ def metric_result(metric: MetricSpec, rows: Sequence[ItemScore], seed: int,
     estimator, corrected = None, None
     if metric.kind == "corpus":
         preds, keys = predictions(rows)
-        iv = corpus_interval(metric.name, preds, seed, clusters_of(keys))
+        iv = corpus_interval(metric.name, preds, seed, Clusters.from_keys(keys))
         estimator = CORPUS_METRICS[metric.name].estimator
     else:
         values, keys = scored_values(rows, metric.name)
-        iv = metric_interval(values, seed, clusters_of(keys))
+        iv = metric_interval(values, seed, Clusters.from_keys(keys))
         if metric.kind == "judged" and validation is not None:
             corrected = _corrected(metric.name, values, keys, validation)
     return Metric(value=iv.value, ci_low=iv.low, ci_high=iv.high, stderr=iv.stderr, ci_method=iv.method,
@@ -108,7 +108,7 @@ def _headline(entry: SuiteEntry, metrics: dict[str, Metric], judge: str | None) 
 
 
 def clustering(field: str | None, namespace: str, rows: Sequence[ItemScore]) -> Clustering:
-    clusters = clusters_of([r.cluster for r in rows])
+    clusters = Clusters.from_keys([r.cluster for r in rows])
     return Clustering(field=field, namespace=namespace, n_clusters=clusters.n_clusters,
                       largest=int(clusters.sizes.max()) if rows else 0)
 

@@ -57,16 +57,9 @@ class Clusters:
         """Every item is its own cluster."""
         return self.n_clusters == self.codes.size
 
-    def subset(self, mask: np.ndarray) -> Clusters:
-        """The clusters of the items where mask is true (codes renumbered)."""
-        _, codes = np.unique(self.codes[mask], return_inverse=True)
-        return Clusters(codes.astype(np.int64))
-
     def sums(self, values: np.ndarray) -> np.ndarray:
-        """Per-cluster sums of per-item values (columns of a 2-D array summed separately)."""
-        if values.ndim == 1:
-            return np.bincount(self.codes, weights=values, minlength=self.n_clusters)
-        return np.stack([self.sums(values[:, j]) for j in range(values.shape[1])], axis=1)
+        """Per-cluster sums of per-item values."""
+        return np.bincount(self.codes, weights=values, minlength=self.n_clusters)
 
     def bootstrap_weights(self, seed: int, n_boot: int) -> np.ndarray:
         """(n_boot, n_items) float matrix: how often each item's cluster is drawn in each resample (seeded; the

@@ -37,9 +37,6 @@ class Predictions:
     def __len__(self) -> int:
         return int(self.gold.size)
 
-    def take(self, mask: np.ndarray) -> Predictions:
-        return Predictions(self.pred[mask], self.gold[mask], self.confidence[mask])
-
 
 _SINGLE: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 

@@ -125,15 +125,21 @@ def rate_interval(successes: int, n: int, level: float = LEVEL, method: str = "w
     return Interval(p, float(low), float(high), math.sqrt(p * (1 - p) / n), method, int(n), effective_n=float(n))
 
 
+def robust_variance(x: np.ndarray, clusters: Clusters, centre: float) -> float:
+    """Cluster-robust variance of the mean of x about `centre`: G/(G-1) * sum over clusters of (sum of x -
+    centre)^2 / n^2."""
+    g = clusters.n_clusters
+    sums = clusters.sums(x - centre)
+    return g / max(g - 1, 1) * float(sums @ sums) / x.size ** 2
+
+
 def design_effect(x: np.ndarray, clusters: Clusters) -> float:
     """Cluster-robust variance of the mean over its iid variance (at least 1; 1 without spread)."""
-    n, g = x.size, clusters.n_clusters
+    n = x.size
     iid = float(x.var(ddof=1)) / n if n > 1 else 0.0
-    if iid == 0.0 or g < 2:
+    if iid == 0.0 or clusters.n_clusters < 2:
         return 1.0
-    sums = np.bincount(clusters.codes, weights=x - x.mean(), minlength=g)
-    robust = g / (g - 1) * float(sums @ sums) / (n * n)
-    return max(1.0, robust / iid)
+    return max(1.0, robust_variance(x, clusters, float(x.mean())) / iid)
 
 
 def clustered_rate_interval(x: np.ndarray, clusters: Clusters, level: float = LEVEL) -> Interval:

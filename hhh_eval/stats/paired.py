@@ -27,7 +27,8 @@ from scipy import special
 
 from hhh_eval.stats.clusters import Clusters
 from hhh_eval.stats.corpus import CORPUS_METRICS, Predictions, baseline_statistic, corpus_value
-from hhh_eval.stats.intervals import LEVEL, N_BOOT, is_binary, newcombe, upper_share_bound, z_value
+from hhh_eval.stats.intervals import (LEVEL, N_BOOT, design_effect, is_binary, newcombe, robust_variance,
+                                      upper_share_bound, z_value)
 from hhh_eval.stats.power import mde
 
 MIN_CONTINUOUS_PAIRS = 30
@@ -84,13 +85,6 @@ def _table(a: np.ndarray, b: np.ndarray) -> tuple[int, int, int, int]:
     return both, a_only, b_only, a.size - both - a_only - b_only
 
 
-def _robust_variance(d: np.ndarray, clusters: Clusters, centre: float) -> float:
-    """G/(G-1) * sum over clusters of (sum of d - centre)^2 / n^2."""
-    g = clusters.n_clusters
-    sums = clusters.sums(d - centre)
-    return g / max(g - 1, 1) * float(sums @ sums) / d.size ** 2
-
-
 def paired_binary(a: np.ndarray, b: np.ndarray, clusters: Clusters | None = None,
                   level: float = LEVEL) -> PairedResult:
     """0/1 outcomes of the same items in two runs (see module doc)."""
@@ -103,10 +97,9 @@ def paired_binary(a: np.ndarray, b: np.ndarray, clusters: Clusters | None = None
         low, high = newcombe(e, f, g, h, level)
         return PairedResult(d, low, high, float(mcnemar_p(f, g)), "mcnemar-newcombe", n, f + g, spread)
     diffs = b - a
-    uncentred = _robust_variance(diffs, clusters, 0.0)
+    uncentred = robust_variance(diffs, clusters, 0.0)
     p = 1.0 if f + g == 0 else float(math.erfc(abs(d) / math.sqrt(2 * uncentred)))
-    iid = float(diffs.var(ddof=1)) / n if n > 1 else 0.0
-    deff = max(1.0, _robust_variance(diffs, clusters, d) / iid) if iid > 0 else 1.0
+    deff = design_effect(diffs, clusters)
     low, high = newcombe(e / deff, f / deff, g / deff, h / deff, level)
     return PairedResult(d, low, high, p, "obuchowski-newcombe-deff", n, f + g, spread)
 
@@ -141,7 +134,7 @@ def paired_continuous(a: np.ndarray, b: np.ndarray, clusters: Clusters | None = 
     if units < MIN_CONTINUOUS_PAIRS:
         return untested(n, f"{units} paired units; a paired test of non-0/1 values needs at least "
                            f"{MIN_CONTINUOUS_PAIRS}", mean, differing)
-    se = math.sqrt(_robust_variance(d, clusters, mean))
+    se = math.sqrt(robust_variance(d, clusters, mean))
     half = float(special.stdtrit(units - 1, 0.5 + level / 2)) * se
     low, high = mean - half, mean + half
     if differing <= SIGN_FLIP_MAX:

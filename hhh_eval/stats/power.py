@@ -23,7 +23,6 @@ from hhh_eval.stats.intervals import LEVEL, newcombe, upper_share_bound, z_value
 POWER = 0.8
 ALPHA = 0.05
 DEFAULT_DISCORDANCE = 0.5
-DEFAULT_VARIANCE = 0.5
 
 
 def z_sum(alpha: float = ALPHA, power: float = POWER) -> float:
