@@ -3,12 +3,12 @@ when a data dir is given, or local files the task names itself (dataset_path jso
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 from hhh_eval.errors import UserError
+from hhh_eval.fileio import read_jsonl
 
 DATA_DIR_ENV = "HHH_EVAL_DATA_DIR"
 SPLIT_KEYS = ("training_split", "validation_split", "test_split", "fewshot_split")
@@ -38,18 +38,7 @@ def check_data_file(path: Path) -> None:
 
     `datasets` would fail on it mid-run with a long traceback, after the run folder was made.
     """
-    fix = "restore the file from its source (one JSON object per line)"
-    try:
-        with open(path, encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if line.strip() and not isinstance(json.loads(line), dict):
-                    raise UserError(f"data file {path}:{lineno} is not a JSON object; {fix}")
-    except UnicodeDecodeError as exc:
-        raise UserError(f"data file {path} is not UTF-8 text (byte {exc.start}); {fix}") from None
-    except json.JSONDecodeError as exc:
-        raise UserError(f"data file {path}:{lineno} is not valid JSON ({exc.msg}; cut short?); {fix}") from None
-    except OSError as exc:
-        raise UserError(f"cannot read data file {path} ({exc.strerror}); {fix}") from None
+    read_jsonl(path, "data file", "restore the file from its source (one JSON object per line)")
 
 
 def dataset_config(cfg: dict[str, Any]) -> str | None:

@@ -23,7 +23,8 @@ from pathlib import Path
 from hhh_eval.card import Card, card_path
 from hhh_eval.comparison import PairComparison, refuse
 from hhh_eval.errors import UserError
-from hhh_eval.fileio import atomic_write_json, atomic_write_text, sha256_file
+from hhh_eval.derived import card_sha256
+from hhh_eval.fileio import atomic_write_json, atomic_write_text
 from hhh_eval.gate_checks import Check, check_bound, check_judge, check_task, check_unscored, paired_check
 from hhh_eval.policy import Policy, load_policy
 from hhh_eval.registry import Registry, include_paths
@@ -117,7 +118,7 @@ def run_gate(card: str | Path, policy_path: str | Path, baseline: str | Path | N
     base = load_run(baseline) if baseline else None
     result = gate_card(policy, cand, base)
     header = {"model": cand.card.model.name, "run": cand.card.run.run_name, "card": str(card_path(card)),
-              "card_sha256": sha256_file(card_path(card)),
+              "card_sha256": card_sha256(card),
               "policy": f"{policy.name} ({policy_path})", "baseline": str(card_path(baseline)) if base else "none"}
     assert cand.run_dir is not None
     path = write_checklist(result, cand.run_dir, header)

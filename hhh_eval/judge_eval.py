@@ -259,8 +259,6 @@ def cli_judge_agreement(args: argparse.Namespace) -> int:
 
     run_dir = Path(args.run_dir)
     refs = _judge_names(args.judges)
-    if not (run_dir / "manifest.json").is_file():
-        raise UserError(f"{run_dir} is not a run folder (no manifest.json); pass a folder written by 'hhh-eval run'")
     manifest = read_manifest(run_dir)
     registry = run_registry(manifest, include_paths(args.include_path))
     registry, first = registry.named("judge", refs[0])  # a judge given as a file is known by its name from here on

@@ -23,7 +23,7 @@ from hhh_eval.fileio import atomic_write_json, atomic_write_jsonl, dumps, make_f
 from hhh_eval.generate import GenerationSettings
 from hhh_eval.identity import ModelIdentity, resolve_identity
 from hhh_eval.manifest import MANIFEST, MANIFEST_VERSION, check_unchanged, run_registry, run_sources
-from hhh_eval.model_args import check_gen_kwargs
+from hhh_eval.model_args import check_gen_kwargs, check_run_model_args
 from hhh_eval.paths import inside, plain_name
 from hhh_eval.registry import Registry, SuiteSpec, TaskSpec
 from hhh_eval.progress import Mode, RunProgress, default_mode
@@ -161,6 +161,8 @@ def plan_run(config: RunConfig, check_settings: bool = True, registry: Registry 
     """Check every input, then resolve the model; nothing is written, a problem is a one-line UserError.
     check_settings=False leaves out the checks of generation settings and model args against transformers and
     lm-eval (for a plan that only names the run's folder and key, e.g. a sweep's finished points)."""
+    if check_settings:
+        check_run_model_args(config.model_args)
     registry, suite, specs, derived, judge, run_name = check_inputs(config, check_settings, registry)
     identity = resolve_identity(config.backend, config.model_args, check_settings)
     run_dir = inside(config.output_dir / identity.slug / run_name, config.output_dir, "run folder")
@@ -217,7 +219,6 @@ def _generate(plan: RunPlan, manifest: dict[str, Any], lm: Any, pending: dict[Ta
     cache = plan.config.output_dir / ".cache" / plan.identity.sha256 / "responses"
     prepared = {spec: generate.prepare_task(spec, plan.config.data_dir, plan.config.settings) for spec in pending}
     progress.task_items.update({spec.name: p.n_items for spec, p in prepared.items()})
-    progress.total = sum(progress.task_items.values())
     for spec, key in pending.items():
         start = time.perf_counter()
         progress.start_task(spec.name)

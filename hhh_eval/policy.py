@@ -12,11 +12,11 @@ import yaml
 from yaml.constructor import ConstructorError
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
+from hhh_eval.card.models import Axis
 from hhh_eval.errors import UserError
 from hhh_eval.fileio import read_text
 from hhh_eval.registry import Registry, policy_file
 
-Axis = Literal["helpfulness", "honesty", "harmlessness"]
 Version = Annotated[str, BeforeValidator(str)]  # YAML `version: 1` and `version: "1"` mean the same
 DEFAULT_MAX_UNSCORED = 0.05
 

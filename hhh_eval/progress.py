@@ -43,11 +43,15 @@ class RunProgress:
 
     def __init__(self, task_items: dict[str, int], mode: Mode) -> None:
         self.task_items, self.mode = task_items, mode
-        self.total = sum(task_items.values())
         self.done_before = 0.0  # items of finished tasks
         self.done = 0.0
         self.task, self.index, self.stage = "", 0, ""
         self.requests, self.started, self.drawn = 0, time.perf_counter(), 0.0
+
+    @property
+    def total(self) -> int:
+        """Items of the whole run."""
+        return sum(self.task_items.values())
 
     # ---------------------------------------------------------------- tasks and stages
 

@@ -16,12 +16,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
+from hhh_eval.card.models import AXES, Axis
 from hhh_eval.errors import UserError
 from hhh_eval.fileio import dumps, sha256_file, sha256_text
 from hhh_eval.paths import plain_name
 from hhh_eval.task_files import (
-    AXES,
-    Axis,
     DerivedSpec,
     Frozen,
     MetricSpec,
@@ -137,13 +136,16 @@ class Registry:
         for d in self.derived.values():
             if missing := [s for s in d.sources if s not in self.tasks]:
                 raise UserError(f"derived task {d.name} needs unknown task(s) {', '.join(missing)}")
+        kinds: dict[str, str] = {}  # judge -> its kind, each judge file read once
         for spec in self.tasks.values():
             if spec.default_judge is None:
                 continue
             if spec.default_judge not in self.files["judge"]:
                 raise UserError(f"task {spec.name} ({spec.yaml_path}): default_judge '{spec.default_judge}' is not a "
                                 f"judge; known judges: {', '.join(sorted(self.files['judge']))}")
-            kind = load_judge_spec(spec.default_judge, registry=self).kind
+            if spec.default_judge not in kinds:
+                kinds[spec.default_judge] = load_judge_spec(spec.default_judge, registry=self).kind
+            kind = kinds[spec.default_judge]
             if kind not in spec.judge_kinds:
                 raise UserError(f"task {spec.name} ({spec.yaml_path}): default_judge {spec.default_judge} is a {kind} "
                                 f"judge, but judge_kinds is {', '.join(spec.judge_kinds)}")

@@ -13,7 +13,7 @@ from hhh_eval.datadir import resolve_data_dir
 from hhh_eval.errors import UserError
 from hhh_eval.generate import GenerationSettings
 from hhh_eval.identity import parse_model_args
-from hhh_eval.model_args import check_run_model_args, parse_gen_kwargs
+from hhh_eval.model_args import parse_gen_kwargs
 from hhh_eval.pipeline import RunConfig, plan_run, run_plan
 from hhh_eval.progress import default_mode
 from hhh_eval.registry import Registry, include_paths
@@ -97,5 +97,4 @@ def finish_cli_run(args: argparse.Namespace, config: RunConfig) -> int:
 
 
 def cli_run(args: argparse.Namespace) -> int:
-    model_args = check_run_model_args(parse_model_args(args.model_args))
-    return finish_cli_run(args, config_from_args(args, args.model, model_args))
+    return finish_cli_run(args, config_from_args(args, args.model, parse_model_args(args.model_args)))

@@ -14,7 +14,6 @@ from typing import Literal
 import numpy as np
 
 LimitMode = Literal["sample", "first"]
-LIMIT_MODES: tuple[LimitMode, ...] = ("sample", "first")
 
 
 def allocate(sizes: Sequence[int], n: int, rng: np.random.Generator) -> list[int]:

@@ -14,12 +14,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hhh_eval.datadir import dataset_config, local_data_files
+from hhh_eval.card.models import Axis
 from hhh_eval.errors import UserError
 from hhh_eval.fileio import read_text
 from hhh_eval.paths import plain_name
 
-AXES = ("helpfulness", "honesty", "harmlessness")
-Axis = Literal["helpfulness", "honesty", "harmlessness"]
 EVAL_SPLIT_KEYS = ("test_split", "validation_split")
 METADATA_KEYS = ("version", "description", "judge_kinds", "default_judge", "category_field", "prompt_field",
                  "cluster_field", "judged_metrics", "corpus_metrics")

@@ -52,24 +52,28 @@ def parse_strict(text: str) -> Any:
     return json.loads(text, parse_constant=_reject_constant)
 
 
-def _model_errors(data: Any) -> list[str]:
+def _as_model(data: Any) -> tuple[Card | None, list[str]]:
     try:
-        Card.model_validate(data)
+        return Card.model_validate(data), []
     except ValidationError as exc:
-        return [f"{'/'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in exc.errors()]
-    return []
+        return None, [f"{'/'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in exc.errors()]
 
 
-def card_errors(data: Any) -> list[str]:
-    """Every problem of a parsed card, one line each: JSON Schema violations, then typed-model violations
-    (value outside its interval, inconsistent counts). Empty when valid."""
+def _checked(data: Any) -> tuple[Card | None, list[str]]:
+    """The typed card and no problems, or None and every problem, one line each: JSON Schema violations, then
+    typed-model violations (value outside its interval, inconsistent counts)."""
     if _fast_validator().is_valid(data):
-        return _model_errors(data)
+        return _as_model(data)
     errors = sorted(_validator().iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
     lines = [f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in errors]
     lines = lines or [f"{'/'.join(map(str, e.instance_path)) or '<root>'}: {e.message}"
                       for e in _fast_validator().iter_errors(data)]
-    return lines or _model_errors(data)
+    return (None, lines) if lines else _as_model(data)
+
+
+def card_errors(data: Any) -> list[str]:
+    """Every problem of a parsed card, one line each (see _checked). Empty when valid."""
+    return _checked(data)[1]
 
 
 def scores_text(rows: Sequence[ItemScore]) -> str:
@@ -147,11 +151,11 @@ def load_card(path: str | Path) -> tuple[Card, Path]:
     data = _read(p)
     if (old := _old_schema(data, p)) is not None:
         raise old
-    errors = card_errors(data)
-    if errors:
+    card, errors = _checked(data)
+    if card is None:
         raise UserError(f"{p} is not a valid report card ({errors[0]}; {len(errors)} problem(s)); "
                         f"run 'hhh-eval validate {p}'")
-    return Card.model_validate(data), p.parent
+    return card, p.parent
 
 
 def check_card(card: Card) -> None:
@@ -176,16 +180,16 @@ def cli_validate(args: argparse.Namespace) -> int:
     except UserError as exc:
         print(f"invalid: {exc}")
         return 1
-    errors = card_errors(data)
-    if errors:
+    card, errors = _checked(data)
+    if card is None:
         print(f"invalid: {p} ({len(errors)} problem(s))")
         for line in errors:
             print(f"  {line}")
         return 1
-    return _validate_run_folder(p, data)
+    return _validate_run_folder(p, data, card)
 
 
-def _validate_run_folder(path: Path, data: dict[str, Any]) -> int:
+def _validate_run_folder(path: Path, data: dict[str, Any], card: Card) -> int:
     """A card in a run folder: its per-item scores files must be the ones it records."""
     from hhh_eval.runs import SCORES_DIR, score_file_problems
 
@@ -193,7 +197,7 @@ def _validate_run_folder(path: Path, data: dict[str, Any]) -> int:
     if not (run_dir / SCORES_DIR).is_dir():
         print(f"valid: {path} (schema {data['schema_version']}; no scores/ folder beside it to check)")
         return 0
-    problems = score_file_problems(Card.model_validate(data), run_dir)
+    problems = score_file_problems(card, run_dir)
     for line in problems:
         print(f"invalid: {line}")
     if problems:

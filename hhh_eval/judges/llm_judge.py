@@ -46,7 +46,9 @@ def render_prompt(template: str, item: JudgeItem, judge: str) -> str:
 @cache
 def _refusal_judge() -> RuleJudge:
     """The shipped refusal judge, to tell a judge model that refuses from one that rambles (read once)."""
-    judge = build_judge(load_judge_spec("refusal"))
+    from hhh_eval.registry import tasks_dir
+
+    judge = build_judge(load_judge_spec("refusal", tasks_dir()))  # the shipped one, not the whole registry
     assert isinstance(judge, RuleJudge), "the shipped refusal judge is a rule judge"
     return judge
 

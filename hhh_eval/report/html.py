@@ -120,7 +120,8 @@ def recorded_baseline(run_dir: Path) -> Path | None:
     path = Path(run_dir) / REPORT_HTML
     if not path.is_file():
         return None
-    head = path.read_text(encoding="utf-8", errors="replace")[:4096]
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        head = fh.read(4096)  # the meta tags come first; the page can be megabytes
     found = re.search(rf'<meta name="{BASELINE_META}" content="([^"]*)">', head)
     return Path(html.unescape(found.group(1))) if found else None
 

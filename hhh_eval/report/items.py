@@ -12,7 +12,9 @@ otherwise, "unscored" when the metric has no value. Items are paired with a base
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -117,24 +119,29 @@ def _item(task_index: int, task: TaskResult, sample: dict[str, Any], scores: Tas
     return item
 
 
-def _why_no_items(task: str) -> str:
+def _derived_tasks() -> Mapping[str, Any]:
     from hhh_eval.registry import load_derived
 
     try:
-        derived = load_derived().get(task)
+        return load_derived()
     except UserError:
-        derived = None
+        return {}
+
+
+def _why_no_items(task: str, derived_tasks: Callable[[], Mapping[str, Any]]) -> str:
+    derived = derived_tasks().get(task)
     if derived is not None:
         return f"scored from the items of {', '.join(derived.sources)} (no items of its own): browse those tasks"
     return "no samples file in the run folder"
 
 
-def _task_items(run: RunData, name: str, index: int) -> tuple[list[dict[str, Any]], str | None]:
+def _task_items(run: RunData, name: str, index: int,
+                derived_tasks: Callable[[], Mapping[str, Any]]) -> tuple[list[dict[str, Any]], str | None]:
     """A task's items in file order, or none and why."""
     assert run.run_dir is not None
     path = run.run_dir / "samples" / f"{name}.jsonl"
     if not path.is_file():
-        return [], _why_no_items(name)
+        return [], _why_no_items(name, derived_tasks)
     task, scores, samples = run.card.tasks[name], run.task_scores(name), read_jsonl(path)
     hashes = [s["doc_hash"] for s in samples]
     if hashes != [k.split("#")[0] for k in scores.keys]:
@@ -147,8 +154,9 @@ def _task_items(run: RunData, name: str, index: int) -> tuple[list[dict[str, Any
 def browser_data(run: RunData) -> BrowserData:
     """Every item of every task of a run folder, tasks in the card's order."""
     tasks, items = [], []
+    derived_tasks = cache(_derived_tasks)  # the task files are read once, and only if a task has no samples
     for index, (name, task) in enumerate(task_items(run.card)):
-        found, note = _task_items(run, name, index)
+        found, note = _task_items(run, name, index, derived_tasks)
         headline = task.metrics[task.headline]
         tasks.append(BrowserTask(name, task.axis, task.headline, headline.higher_is_better, task.judge, len(found),
                                  note))

@@ -10,17 +10,17 @@ from __future__ import annotations
 import types
 import typing
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Union
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from hhh_eval.card.models import Axis
 from hhh_eval.errors import UserError
 from hhh_eval.fileio import read_text, sha256_text
 from hhh_eval.policy import _UniqueKeyLoader
 from hhh_eval.sampling import LimitMode
 
-Axis = Literal["helpfulness", "honesty", "harmlessness"]
 
 
 def _scalar(value: Any) -> Any:
