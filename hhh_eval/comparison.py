@@ -90,7 +90,7 @@ class Pairing:
 
 def pair_items(base: TaskScores, other: TaskScores) -> Pairing:
     """Match the other run's items to the baseline's by document key (doc_hash)."""
-    if other.keys == base.keys:
+    if other.same_items(base):
         idx = np.arange(len(base))
         return Pairing(idx, idx, 0)
     pos = base.position
@@ -191,7 +191,7 @@ class PairComparison:
         higher = self.base.card.tasks[task].metrics[metric].higher_is_better
         b, o = self.base.task_scores(task), self.other.task_scores(task)
         pairing = pair_items(b, o)
-        keys = np.asarray(b.clusters, dtype=object)[pairing.base]
+        keys = b.clusters[pairing.base]
         if metric in CORPUS_METRICS:
             if b.confidence is None or o.confidence is None:
                 return MetricComparison(task, metric, higher, untested(0, "no per-item predictions"))

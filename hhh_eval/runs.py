@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -27,23 +28,44 @@ SCORES_DIR = "scores"
 
 @dataclass(frozen=True)
 class TaskScores:
-    """One task's per-item values as columns: item keys (doc_hash), per metric a float array with NaN where
-    unscored, categories, cluster keys and multiple-choice predictions (NaN where an item has none)."""
+    """One task's per-item values as columns: per metric a float array with NaN where unscored, multiple-choice
+    predictions (NaN where an item has none), and the string columns (doc_hash, category, cluster) kept as Arrow
+    arrays, turned into Python strings only when asked for (a comparison needs the baseline's, not every card's)."""
 
-    keys: tuple[str, ...]
+    doc_hashes: Any  # pyarrow array of doc_hash per item
     metrics: dict[str, np.ndarray]
-    categories: tuple[str | None, ...]
-    clusters: tuple[str, ...]
+    category_column: Any  # pyarrow array (null = no category)
+    cluster_column: Any  # pyarrow array of cluster keys
     pred: np.ndarray | None = None
     gold: np.ndarray | None = None
     confidence: np.ndarray | None = None
 
     def __len__(self) -> int:
-        return len(self.keys)
+        return len(self.doc_hashes)
+
+    @cached_property
+    def keys(self) -> tuple[str, ...]:
+        """Item keys: the doc_hash, with '#k' on the k-th repeat of a hash (see unique_keys)."""
+        return unique_keys(self.doc_hashes.to_pylist())
+
+    @cached_property
+    def categories(self) -> tuple[str | None, ...]:
+        return tuple(self.category_column.to_pylist())
+
+    @cached_property
+    def clusters(self) -> np.ndarray:
+        """Cluster key per item (a read-only object array)."""
+        keys = np.array(self.cluster_column.to_pylist(), dtype=object)
+        keys.flags.writeable = False
+        return keys
 
     @cached_property
     def position(self) -> dict[str, int]:
         return {k: i for i, k in enumerate(self.keys)}
+
+    def same_items(self, other: TaskScores) -> bool:
+        """Both have the same items in the same order (equal doc_hash columns, compared without Python strings)."""
+        return len(self) == len(other) and bool(self.doc_hashes.equals(other.doc_hashes))
 
     def predictions(self, index: np.ndarray) -> Predictions | None:
         """The predictions of the items at `index` (None when the task has none)."""
@@ -124,11 +146,10 @@ def _metric_columns(table: object) -> dict[str, np.ndarray]:
 
 def task_scores_from_table(table: object) -> TaskScores:
     """Columns of a pyarrow table of ItemScore rows."""
-    hashes = table.column("doc_hash").to_pylist()  # type: ignore[attr-defined]
     has_pred = "pred" in table.column_names and table.column("pred").null_count < table.num_rows  # type: ignore
-    return TaskScores(keys=unique_keys(hashes), metrics=_metric_columns(table),
-                      categories=tuple(table.column("category").to_pylist()),  # type: ignore[attr-defined]
-                      clusters=tuple(table.column("cluster").to_pylist()),  # type: ignore[attr-defined]
+    column = table.column  # type: ignore[attr-defined]
+    return TaskScores(doc_hashes=column("doc_hash"), metrics=_metric_columns(table),
+                      category_column=column("category"), cluster_column=column("cluster"),
                       pred=_column(table, "pred") if has_pred else None,
                       gold=_column(table, "gold") if has_pred else None,
                       confidence=_column(table, "confidence") if has_pred else None)

@@ -64,6 +64,37 @@ def test_many_cards_give_every_plot(tmp_path: Path, n_cards: int) -> None:
     _check_files(write_plots(cards, tmp_path / "out", tasks=["pubmedqa"]), MULTI)
 
 
+def test_many_cards_are_dots_on_their_intervals() -> None:
+    """Past LEGEND_MAX cards the task plot draws a dot per card and task at its value and a line over its interval,
+    in the card's colour; a task missing from a card draws nothing for it (no dot at 0)."""
+    from matplotlib.collections import LineCollection, PathCollection
+
+    from hhh_eval.plots import task_scores_figure
+    from hhh_eval.plots.common import card_colours, task_interval, tasks_of
+
+    n = LEGEND_MAX + 2
+    cards = [fake_card(f"c{i}", seed=i, n=60, shift={"pubmedqa": 0.02 * i}) for i in range(n - 1)]
+    cards.append(fake_card("no-pubmedqa", seed=99, n=60, tasks=tuple(t for t in TASKS if t.name != "pubmedqa")))
+    ax = task_scores_figure(cards, card_labels(cards)).axes[0]
+    tasks = tasks_of(cards)
+    (lines,) = [c for c in ax.collections if isinstance(c, LineCollection)]
+    (dots,) = [c for c in ax.collections if isinstance(c, PathCollection)]
+    assert len(dots.get_offsets()) == len(lines.get_segments()) == n * len(tasks) - 1
+    colours = card_colours(n)
+    drawn = 0
+    for i, card in enumerate(cards):
+        for k, task in enumerate(tasks):
+            value, low, high = task_interval(card, task)
+            if np.isnan(value):
+                assert card.run.run_name == "no-pubmedqa" and task == "pubmedqa"
+                continue
+            y = k - 0.4 + 0.8 / n * (i + 0.5)
+            assert np.allclose(dots.get_offsets()[drawn], (value, y))
+            assert np.allclose(lines.get_segments()[drawn], [(low, y), (high, y)])
+            assert np.allclose(dots.get_facecolors()[drawn], colours[i])
+            drawn += 1
+
+
 def test_files_are_the_same_bytes_each_time(tmp_path: Path) -> None:
     cards = [fake_card(f"r{i}", seed=i, n=50) for i in range(3)]
     first = {p.name: p.read_bytes() for p in write_plots(cards, tmp_path / "a") if p.name != MANIFEST}

@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
 
 from hhh_eval.errors import UserError
 from hhh_eval.stats.intervals import LEVEL, z_value
@@ -72,6 +71,7 @@ def mover(estimates: Sequence[Estimate], coefs: Sequence[float], corr: np.ndarra
 def p_from_interval(estimate: Estimate, level: float = LEVEL) -> float:
     """Two-sided p-value of 0 consistent with the interval (Altman and Bland 2011): the half-width on the side
     of 0 gives the standard error; p < 1 - level exactly when the interval excludes 0."""
+    from scipy import special
     d = estimate.value
     half = (d - estimate.low) if d >= 0 else (estimate.high - d)
     if half <= 0:

@@ -51,7 +51,10 @@ def _weighted_sums(w: np.ndarray, features: np.ndarray) -> np.ndarray:
 
 
 def _single(w: np.ndarray) -> np.ndarray:
-    """w as float32, cached per weights object (compare passes the same cached weights for every card)."""
+    """w as float32 (bootstrap weights already are), cached per weights object (compare passes the same cached
+    weights for every card)."""
+    if w.dtype == np.float32:
+        return w
     hit = _SINGLE.get(id(w))
     if hit is not None and hit[0] is w:
         return hit[1]
@@ -76,14 +79,19 @@ def f1_weighted(w: np.ndarray, p: Predictions) -> np.ndarray:
 
 
 def _bin_sums(w: np.ndarray, p: Predictions) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per row and bin: item count, correct count, confidence sum; and the rows' totals (one pass over w)."""
+    """Per row and bin: item count, correct count, confidence sum; and the rows' totals (one pass over w). Bootstrap
+    rows get columns only for the bins that hold items (an empty bin's sums are 0 in every row): a third of the
+    work when confidences fill 3 of 10 bins. The point estimate (one row) keeps every column, bit for bit as before."""
     bins = np.minimum((p.confidence * ECE_BINS).astype(int), ECE_BINS - 1)
-    onehot = np.zeros((len(p), ECE_BINS))
-    onehot[np.arange(len(p)), bins] = 1.0
+    used = np.unique(bins) if w.shape[0] > 1 else np.arange(ECE_BINS)
+    onehot = (bins[:, None] == used).astype(float)
     correct = (p.pred == p.gold).astype(float)
     sums = _weighted_sums(w, np.hstack([onehot, onehot * correct[:, None], onehot * p.confidence[:, None],
                                         np.ones((len(p), 1))]))
-    return sums[:, :ECE_BINS], sums[:, ECE_BINS:2 * ECE_BINS], sums[:, 2 * ECE_BINS:3 * ECE_BINS], sums[:, -1]
+    k = used.size
+    n_b, correct_b, conf_b = (np.zeros((w.shape[0], ECE_BINS)) for _ in range(3))
+    n_b[:, used], correct_b[:, used], conf_b[:, used] = sums[:, :k], sums[:, k:2 * k], sums[:, 2 * k:3 * k]
+    return n_b, correct_b, conf_b, sums[:, -1]
 
 
 def squared_calibration_error(w: np.ndarray, p: Predictions, debiased: bool = True) -> np.ndarray:

@@ -19,7 +19,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
 
 from hhh_eval.errors import UserError
 from hhh_eval.stats.clusters import Clusters
@@ -49,6 +48,7 @@ EMPTY = Interval(None, None, None, None, "none", 0, "no scored items")
 
 
 def z_value(level: float = LEVEL) -> float:
+    from scipy import special
     return float(special.ndtri(0.5 + level / 2))
 
 
@@ -85,6 +85,7 @@ def _wilson(x: np.ndarray, n: np.ndarray, level: float) -> tuple[np.ndarray, np.
 
 def _clopper_pearson(x: np.ndarray, n: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
     """Exact bounds from beta quantiles (vectorised; n > 0)."""
+    from scipy import special
     alpha = 1 - level
     with np.errstate(invalid="ignore"):
         low = np.where(x == 0, 0.0, special.betaincinv(np.maximum(x, 1e-300), n - x + 1, alpha / 2))
@@ -186,6 +187,7 @@ def newcombe(e: float, f: float, g: float, h: float, level: float = LEVEL) -> tu
 
 def expansion(units: int, level: float = LEVEL) -> float:
     """Hesterberg's widening factor for the percentile interval of a mean over `units` resampling units."""
+    from scipy import special
     return float(special.stdtrit(units - 1, 0.5 + level / 2)) / z_value(level) * math.sqrt(units / (units - 1))
 
 

@@ -23,7 +23,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
 
 from hhh_eval.stats.clusters import Clusters
 from hhh_eval.stats.corpus import CORPUS_METRICS, Predictions, baseline_statistic, corpus_value
@@ -73,6 +72,7 @@ def untested(n: int, note: str, diff: float | None = None, n_differing: int = 0)
 
 def mcnemar_p(f: np.ndarray | float, g: np.ndarray | float) -> np.ndarray:
     """Two-sided exact McNemar p-values from discordant counts (vectorised)."""
+    from scipy import special
     f, g = np.asarray(f, dtype=float), np.asarray(g, dtype=float)
     m = f + g
     p = np.minimum(1.0, 2.0 * special.bdtr(np.minimum(f, g), np.maximum(m, 1), 0.5))
@@ -125,6 +125,7 @@ def _few_differing_bound(n_differing: int, units: int, level: float) -> float | 
 def paired_continuous(a: np.ndarray, b: np.ndarray, clusters: Clusters | None = None,
                       level: float = LEVEL) -> PairedResult:
     """Per-item values in [0, 1] of the same items in two runs (see module doc)."""
+    from scipy import special
     d = b - a
     n = d.size
     clusters = clusters or Clusters.singletons(n)

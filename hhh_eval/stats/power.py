@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from scipy import special
 
 from hhh_eval.stats.intervals import LEVEL, newcombe, upper_share_bound, z_value
 
@@ -26,6 +25,7 @@ DEFAULT_DISCORDANCE = 0.5
 
 
 def z_sum(alpha: float = ALPHA, power: float = POWER) -> float:
+    from scipy import special
     return z_value(1 - alpha) + float(special.ndtri(power))
 
 
