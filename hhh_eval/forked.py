@@ -5,6 +5,7 @@ than one process). The results are the same, in the same order, as a plain loop.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -25,13 +26,15 @@ def forked_map(fn: Callable[[Any], T], items: Sequence[Any], chunksize: int = 1)
     if workers < 2 or current_process().daemon:
         return [fn(x) for x in items]
     _WORK = (fn, items)
-    try:
+    gc.freeze()  # the parent's objects out of the workers' collections: a collection writes to every object it
+    try:  # visits, which copies the parent's memory page by page into each worker
         cores = max(1, (os.cpu_count() or 1) // workers)
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork"), initializer=_limit_blas,
                                  initargs=(cores,)) as pool:
             return list(pool.map(_run_one, range(len(items)), chunksize=chunksize))
     finally:
         _WORK = None
+        gc.unfreeze()
 
 
 def _limit_blas(threads: int) -> None:

@@ -119,37 +119,37 @@ def unique_keys(hashes: list[str]) -> tuple[str, ...]:
     return tuple(keys)
 
 
-def _column(table: object, name: str) -> np.ndarray | None:
+def _floats(col: Any) -> np.ndarray:
+    """A numeric Arrow column as float64, NaN where null. Read from the Arrow buffers with numpy: pyarrow's own
+    to_numpy imports pandas for a column with nulls (0.3 s on the first call of a command)."""
     import pyarrow.compute as pc
 
-    if name not in table.column_names:  # type: ignore[attr-defined]
-        return None
-    col = table.column(name)  # type: ignore[attr-defined]
-    return pc.cast(col, "float64").to_numpy(zero_copy_only=False) if col.null_count < len(col) else \
-        np.full(len(col), np.nan)
+    if col.null_count == len(col):
+        return np.full(len(col), np.nan)
+    arr = pc.cast(col, "float64").combine_chunks()
+    values = np.frombuffer(arr.buffers()[1], dtype=np.float64, count=len(arr), offset=8 * arr.offset).copy()
+    if arr.null_count:
+        bits = np.unpackbits(np.frombuffer(arr.buffers()[0], dtype=np.uint8), bitorder="little")
+        values[~bits[arr.offset:arr.offset + len(arr)].astype(bool)] = np.nan
+    return values
 
 
-def _metric_columns(table: object) -> dict[str, np.ndarray]:
+def _column(table: Any, name: str) -> np.ndarray | None:
+    return _floats(table.column(name)) if name in table.column_names else None
+
+
+def _metric_columns(table: Any) -> dict[str, np.ndarray]:
     import pyarrow.compute as pc
 
-    metrics = table.column("metrics")  # type: ignore[attr-defined]
-    if metrics.type.num_fields == 0:
-        return {}
-    out = {}
-    for i in range(metrics.type.num_fields):
-        name = metrics.type.field(i).name
-        col = pc.struct_field(metrics, [i])
-        out[name] = (pc.cast(col, "float64").to_numpy(zero_copy_only=False) if col.null_count < len(col)
-                     else np.full(len(col), np.nan))
-    return out
+    metrics = table.column("metrics")
+    return {metrics.type.field(i).name: _floats(pc.struct_field(metrics, [i])) for i in range(metrics.type.num_fields)}
 
 
-def task_scores_from_table(table: object) -> TaskScores:
+def task_scores_from_table(table: Any) -> TaskScores:
     """Columns of a pyarrow table of ItemScore rows."""
-    has_pred = "pred" in table.column_names and table.column("pred").null_count < table.num_rows  # type: ignore
-    column = table.column  # type: ignore[attr-defined]
-    return TaskScores(doc_hashes=column("doc_hash"), metrics=_metric_columns(table),
-                      category_column=column("category"), cluster_column=column("cluster"),
+    has_pred = "pred" in table.column_names and table.column("pred").null_count < table.num_rows
+    return TaskScores(doc_hashes=table.column("doc_hash"), metrics=_metric_columns(table),
+                      category_column=table.column("category"), cluster_column=table.column("cluster"),
                       pred=_column(table, "pred") if has_pred else None,
                       gold=_column(table, "gold") if has_pred else None,
                       confidence=_column(table, "confidence") if has_pred else None)

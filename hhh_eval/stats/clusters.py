@@ -77,20 +77,29 @@ def _codes(keys: tuple[str, ...]) -> np.ndarray:
     return codes
 
 
-@lru_cache(maxsize=8)  # a full-suite task at 2000 resamples is about 36 MB
+@lru_cache(maxsize=8)  # a full-suite task at 2000 resamples is about 18 MB
 def _weights(codes: bytes, n_clusters: int, seed: int, n_boot: int) -> np.ndarray:
-    counts = draw_counts(np.random.default_rng(seed), n_clusters, n_boot)
-    weights = counts[:, np.frombuffer(codes, dtype=np.int64)]
+    weights = draw_counts(np.random.default_rng(seed), n_clusters, n_boot, np.frombuffer(codes, dtype=np.int64))
     weights.flags.writeable = False
     return weights
 
 
-def draw_counts(rng: np.random.Generator, n_units: int, n_boot: int) -> np.ndarray:
+ROWS_PER_DRAW = 256
+
+
+def draw_counts(rng: np.random.Generator, n_units: int, n_boot: int, columns: np.ndarray | None = None) -> np.ndarray:
     """(n_boot, n_units) multinomial draw counts of an ordinary bootstrap over n_units units, as float32 (exact for
-    counts below 2**24; half the memory of float64, and what the corpus statistics multiply with)."""
-    idx = rng.integers(0, n_units, size=(n_boot, n_units))
-    idx += (np.arange(n_boot) * n_units)[:, None]
-    return np.bincount(idx.ravel(), minlength=n_boot * n_units).reshape(n_boot, n_units).astype(np.float32)
+    counts below 2**24; half the memory of float64, and what the corpus statistics multiply with). With `columns`,
+    the counts of those units in that order, e.g. each item's cluster. Drawn ROWS_PER_DRAW resamples at a time:
+    the same numbers as one draw of all, without full-size scratch arrays (fresh memory is slow to touch)."""
+    out = np.empty((n_boot, n_units if columns is None else len(columns)), np.float32)
+    for start in range(0, n_boot, ROWS_PER_DRAW):
+        rows = min(ROWS_PER_DRAW, n_boot - start)
+        idx = rng.integers(0, n_units, size=(rows, n_units))
+        idx += (np.arange(rows) * n_units)[:, None]
+        counts = np.bincount(idx.ravel(), minlength=rows * n_units).reshape(rows, n_units)
+        out[start:start + rows] = counts if columns is None else counts[:, columns]
+    return out
 
 
 class JointBootstrap:
