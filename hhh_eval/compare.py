@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from hhh_eval.card import AXES, Card
-from hhh_eval.comparison import MISMATCH_SCOPE_ALL, PairComparison, mismatch_reasons, refuse
+from hhh_eval.comparison import (MISMATCH_SCOPE_ALL, PairComparison, compute_task_by_task, mismatch_reasons,
+                                 refuse)
 from hhh_eval.errors import UserError
 from hhh_eval.fileio import atomic_write_text, dumps
 from hhh_eval.forked import forked_map
@@ -173,19 +174,24 @@ def _card_info(run: RunData, label: str, found: dict[str, list[str]]) -> CardInf
                     mismatches=mismatch_reasons(found))
 
 
-def _pair_rows(job: tuple[PairComparison, str]) -> list[Row]:
-    return card_rows(*job)
+PAIRS_PER_JOB = 6  # pairs computed together task by task (comparison.compute_task_by_task) in one worker job
+
+
+def _chunk_rows(chunk: list[tuple[PairComparison, str]]) -> list[list[Row]]:
+    """Each pair's rows; the pairs' metrics are computed together, task by task, first."""
+    compute_task_by_task([pc for pc, _ in chunk])
+    return [card_rows(pc, label) for pc, label in chunk]
 
 
 def _rows_of_pairs(pairs: list[PairComparison], labels: list[str]) -> list[list[Row]]:
     """Each pair's rows, the same as a plain loop. The first pair runs here and fills the caches all pairs share
     (the baseline's per-item scores and statistics, the bootstrap weights); forked workers inherit them and
-    do the rest, each loading its own cards' per-item scores."""
+    do the rest a few pairs at a time, each loading its own cards' per-item scores."""
     jobs = list(zip(pairs, labels))
     if not jobs:
         return []
-    first = _pair_rows(jobs[0])
-    return [first, *forked_map(_pair_rows, jobs[1:], chunksize=max(1, len(jobs) // 8))]
+    chunks = [jobs[i:i + PAIRS_PER_JOB] for i in range(1, len(jobs), PAIRS_PER_JOB)]
+    return _chunk_rows(jobs[:1]) + [rows for done in forked_map(_chunk_rows, chunks) for rows in done]
 
 
 def compare_runs(runs: list[RunData], baseline: RunData | None = None, *, allow_mismatch: bool = False,

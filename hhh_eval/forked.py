@@ -18,7 +18,7 @@ T = TypeVar("T")
 _WORK: tuple[Callable[[Any], Any], Sequence[Any]] | None = None
 
 
-def forked_map(fn: Callable[[Any], T], items: Sequence[Any], chunksize: int = 1) -> list[T]:
+def forked_map(fn: Callable[[Any], T], items: Sequence[Any]) -> list[T]:
     """[fn(x) for x in items], on up to one forked worker per core (in-process on one core, for one item, or in a
     daemon process such as a multiprocessing pool's worker, which may not start processes)."""
     global _WORK
@@ -31,7 +31,7 @@ def forked_map(fn: Callable[[Any], T], items: Sequence[Any], chunksize: int = 1)
         cores = max(1, (os.cpu_count() or 1) // workers)
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork"), initializer=_limit_blas,
                                  initargs=(cores,)) as pool:
-            return list(pool.map(_run_one, range(len(items)), chunksize=chunksize))
+            return list(pool.map(_run_one, range(len(items))))
     finally:
         _WORK = None
         gc.unfreeze()

@@ -17,7 +17,7 @@ def _in_pool_worker(n: int) -> list[tuple[int, int]]:
 
 
 def test_results_come_in_order_from_worker_processes() -> None:
-    results = forked_map(_pid_and_square, list(range(40)), chunksize=3)
+    results = forked_map(_pid_and_square, list(range(40)))
     assert [square for _, square in results] == [x * x for x in range(40)]
     if (os.cpu_count() or 1) > 1:
         assert os.getpid() not in {pid for pid, _ in results}

@@ -197,3 +197,23 @@ def test_paired_corpus_finds_a_planted_calibration_difference():
     result = stats.paired_corpus("rms_calibration_error", a, b, seed=0)
     assert result.diff > 0.05 and result.low > 0 and result.p_value < 0.001
     assert not stats.paired_corpus("ece", a, b, seed=0).tested  # the plug-in ECE is informational only
+
+
+def test_corpus_bootstrap_gives_the_same_numbers_on_any_number_of_blas_threads():
+    """compare's workers run one BLAS thread, the gate all of them: a paired corpus test must not depend on how BLAS
+    splits its float32 sums over threads (it did, in the 9th digit, before the sums were kept on one thread)."""
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(3)
+    gold = rng.integers(0, 4, 2000)
+
+    def predictions(skill: float) -> stats.Predictions:
+        pred = np.where(rng.random(gold.size) < skill, gold, rng.integers(0, 4, gold.size))
+        return stats.Predictions(pred, gold, rng.uniform(0.25, 1.0, gold.size))
+
+    a, b = predictions(0.5), predictions(0.6)
+    results = []
+    for threads in (1, 2, 4):
+        with threadpool_limits(threads):
+            results.append([stats.paired_corpus(m, a, b, seed=7) for m in ("rms_calibration_error", "f1_weighted")])
+    assert results[1] == results[0] and results[2] == results[0]

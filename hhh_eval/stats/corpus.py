@@ -17,8 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from hhh_eval.stats.clusters import Clusters
 from hhh_eval.stats.intervals import LEVEL, N_BOOT, Interval, expansion, z_value
@@ -44,10 +46,18 @@ _SINGLE: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 def _weighted_sums(w: np.ndarray, features: np.ndarray) -> np.ndarray:
     """w @ features in one pass over w. Bootstrap rows (B > 1) are multiplied in single precision, about 2.5x
     faster: their counts are small integers (exact in float32) and the sums' relative error (~1e-6) is far below
-    a bootstrap's own noise; a single row (the point estimate) stays in double precision."""
+    a bootstrap's own noise; a single row (the point estimate) stays in double precision. The product runs on one
+    BLAS thread: how BLAS splits it over threads changes float32 roundings (~1e-9), and compare (in workers), gate
+    and sweep must print the same numbers for the same pair on any number of cores."""
     if w.shape[0] == 1:
         return w @ features
-    return (_single(w) @ features.astype(np.float32)).astype(float)
+    with _blas().limit(limits=1):
+        return (_single(w) @ features.astype(np.float32)).astype(float)
+
+
+@cache
+def _blas() -> ThreadpoolController:
+    return ThreadpoolController()
 
 
 def _single(w: np.ndarray) -> np.ndarray:
