@@ -81,7 +81,8 @@ class CompareReport:
     def to_json(self) -> dict[str, Any]:
         return {"baseline": self.baseline, "cards": [asdict(c) for c in self.cards], "alpha": self.alpha,
                 "correction": "holm per card", "n_tests": self.n_tests, "seed": self.seed,
-                "rows": [asdict(r) | {"marks": list(r.marks)} for r in self.rows], "summary": summary(self.rows)}
+                "rows": [{**vars(r), "marks": list(r.marks)} for r in self.rows],  # flat rows: no deep copy
+                "summary": summary(self.rows)}
 
 
 def _tested(row: Row, result: PairedResult, **counts: int) -> Row:

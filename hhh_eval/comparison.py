@@ -27,7 +27,8 @@ from hhh_eval.runs import RunData, TaskScores
 from hhh_eval.scoring.axes import shared_correlations
 from hhh_eval.stats import (CORPUS_METRICS, Clusters, Estimate, PairedResult, Predictions,
                             mover, p_from_interval, paired_corpus, paired_values)
-from hhh_eval.stats.corpus import baseline_statistic
+from hhh_eval.stats.corpus import remembered_statistics
+from hhh_eval.stats.intervals import N_BOOT
 from hhh_eval.stats.paired import untested
 
 MISMATCH_SCOPE_ALL = "*"
@@ -100,6 +101,17 @@ def pair_items(base: TaskScores, other: TaskScores) -> Pairing:
     return Pairing(b_idx, o_idx, len(base) + len(other) - 2 * len(found))
 
 
+@dataclass(frozen=True)
+class CorpusPair:
+    """A task's multiple-choice predictions in both runs on the items both have with one, and their cluster keys
+    (the baseline's): what every corpus metric of the task is compared on."""
+
+    base: Predictions
+    other: Predictions
+    keys: tuple[str, ...]
+    n_unmatched: int
+
+
 Replicate = Callable[[np.ndarray], np.ndarray]  # item weights (B, n) -> the paired difference per row (B,)
 
 
@@ -141,9 +153,12 @@ def compare_predictions(task: str, metric: str, higher_is_better: bool, a: Predi
                         keys: Sequence[str], seed: int, n_unmatched: int = 0) -> MetricComparison:
     """A corpus metric (F1, calibration error) on the same items' predictions in both runs."""
     result = paired_corpus(metric, a, b, seed, Clusters.from_keys(keys))
-    statistic = CORPUS_METRICS[metric].statistic
-    return MetricComparison(task, metric, higher_is_better, result, 0, n_unmatched, tuple(keys),
-                            lambda w: statistic(w, b) - baseline_statistic(metric, w, a))
+
+    def replicate(w: np.ndarray) -> np.ndarray:
+        other, base = remembered_statistics(metric, w, [b, a])
+        return other - base
+
+    return MetricComparison(task, metric, higher_is_better, result, 0, n_unmatched, tuple(keys), replicate)
 
 
 def combine_axis(axis: str, parts: dict[str, MetricComparison], weights: dict[str, float],
@@ -176,6 +191,7 @@ class PairComparison:
         self.seed = base.card.run.seed if seed is None else seed  # the baseline's: compare and gate agree
         self._metrics: dict[tuple[str, str], MetricComparison] = {}
         self._axes: dict[str, AxisComparison] = {}
+        self._corpus: dict[str, CorpusPair | None] = {}
 
     @cached_property
     def mismatches(self) -> dict[str, list[str]]:
@@ -189,16 +205,14 @@ class PairComparison:
 
     def _compare_metric(self, task: str, metric: str) -> MetricComparison:
         higher = self.base.card.tasks[task].metrics[metric].higher_is_better
+        if metric in CORPUS_METRICS:
+            cp = self.corpus_pair(task)
+            if cp is None:
+                return MetricComparison(task, metric, higher, untested(0, "no per-item predictions"))
+            return compare_predictions(task, metric, higher, cp.base, cp.other, cp.keys, self.seed, cp.n_unmatched)
         b, o = self.base.task_scores(task), self.other.task_scores(task)
         pairing = pair_items(b, o)
         keys = b.clusters[pairing.base]
-        if metric in CORPUS_METRICS:
-            if b.confidence is None or o.confidence is None:
-                return MetricComparison(task, metric, higher, untested(0, "no per-item predictions"))
-            valid = ~np.isnan(b.confidence[pairing.base]) & ~np.isnan(o.confidence[pairing.other])
-            pa, po = b.predictions(pairing.base[valid]), o.predictions(pairing.other[valid])
-            return compare_predictions(task, metric, higher, pa, po, tuple(keys[valid]), self.seed,  # type: ignore
-                                       pairing.n_unmatched)
         if metric not in b.metrics or metric not in o.metrics:
             return MetricComparison(task, metric, higher, untested(0, f"no per-item {metric} values"))
         return compare_values(task, metric, higher, b.metrics[metric][pairing.base],
@@ -211,6 +225,19 @@ class PairComparison:
             parts = {t: self.metric(t, self.base.card.tasks[t].headline) for t in weights}
             self._axes[axis] = combine_axis(axis, parts, weights, self.seed)
         return self._axes[axis]
+
+    def corpus_pair(self, task: str) -> CorpusPair | None:
+        """Both runs' predictions on the items both have with a prediction (None when a run has none)."""
+        if task not in self._corpus:
+            b, o = self.base.task_scores(task), self.other.task_scores(task)
+            cp = None
+            if b.confidence is not None and o.confidence is not None:
+                pairing = pair_items(b, o)
+                valid = ~np.isnan(b.confidence[pairing.base]) & ~np.isnan(o.confidence[pairing.other])
+                cp = CorpusPair(b.predictions(pairing.base[valid]), o.predictions(pairing.other[valid]),  # type: ignore
+                                tuple(b.clusters[pairing.base][valid]), pairing.n_unmatched)
+            self._corpus[task] = cp
+        return self._corpus[task]
 
     @cached_property
     def shared_metrics(self) -> list[tuple[str, str]]:
@@ -228,11 +255,25 @@ def compute_task_by_task(pairs: Sequence[PairComparison]) -> None:
     bootstrap weights (megabytes) then serve every pair while they are in the CPU cache, which makes a comparison
     of many cards a quarter faster than going pair by pair. The results are the same in any order."""
     for task, metric in dict.fromkeys(key for pc in pairs for key in pc.shared_metrics):
-        for pc in pairs:
-            if (task, metric) in pc.shared_metrics:
-                pc.metric(task, metric)
+        todo = [pc for pc in pairs if (task, metric) in pc.shared_metrics]
+        if metric in CORPUS_METRICS and CORPUS_METRICS[metric].interval != "none":
+            _corpus_statistics_ahead(todo, task, metric)
+        for pc in todo:
+            pc.metric(task, metric)
     for axis in dict.fromkeys(a for pc in pairs for a in pc.shared_axes):
         for pc in pairs:
             if axis in pc.shared_axes:
                 pc.axis(axis)
 
+
+def _corpus_statistics_ahead(pairs: Sequence[PairComparison], task: str, metric: str) -> None:
+    """The other runs' bootstrap statistics of a corpus metric, computed a few runs per product and remembered for
+    paired_corpus, which asks for them with the same bootstrap weights (the same cluster keys and seed)."""
+    groups: dict[int, tuple[np.ndarray, list[Predictions]]] = {}
+    for pc in pairs:
+        cp = pc.corpus_pair(task)
+        if cp is not None:
+            w = Clusters.from_keys(cp.keys).bootstrap_weights(pc.seed, N_BOOT)
+            groups.setdefault(id(w), (w, []))[1].append(cp.other)
+    for w, preds in groups.values():
+        remembered_statistics(metric, w, preds)

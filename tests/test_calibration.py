@@ -47,7 +47,7 @@ def _cell(shift: float, n: int, truths: tuple[float, float]) -> tuple[float, flo
         assert iv.low <= iv.value <= iv.high  # the reported value always lies inside its interval
         hits += iv.low <= truths[0] <= iv.high
         w = stats.Clusters.singletons(n).bootstrap_weights(rep, N_BOOT)
-        lo, hi = np.quantile(stats.corpus.ece(w, p), [0.025, 0.975])
+        lo, hi = np.quantile(stats.CORPUS_METRICS["ece"].statistic(w, p), [0.025, 0.975])
         ece_hits += lo <= truths[1] <= hi
     return hits / REPS, ece_hits / REPS
 

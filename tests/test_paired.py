@@ -206,14 +206,40 @@ def test_corpus_bootstrap_gives_the_same_numbers_on_any_number_of_blas_threads()
 
     rng = np.random.default_rng(3)
     gold = rng.integers(0, 4, 2000)
-
-    def predictions(skill: float) -> stats.Predictions:
-        pred = np.where(rng.random(gold.size) < skill, gold, rng.integers(0, 4, gold.size))
-        return stats.Predictions(pred, gold, rng.uniform(0.25, 1.0, gold.size))
-
-    a, b = predictions(0.5), predictions(0.6)
+    a, b = _noisy_predictions(rng, gold, 0.5), _noisy_predictions(rng, gold, 0.6)
     results = []
     for threads in (1, 2, 4):
         with threadpool_limits(threads):
             results.append([stats.paired_corpus(m, a, b, seed=7) for m in ("rms_calibration_error", "f1_weighted")])
     assert results[1] == results[0] and results[2] == results[0]
+
+
+def _noisy_predictions(rng: np.random.Generator, gold: np.ndarray, skill: float) -> stats.Predictions:
+    pred = np.where(rng.random(gold.size) < skill, gold, rng.integers(0, 4, gold.size))
+    return stats.Predictions(pred, gold, rng.uniform(0.25, 1.0, gold.size))
+
+
+def test_corpus_statistics_of_several_runs_at_once_are_bit_for_bit_one_at_a_time():
+    """compare computes a few cards' bootstrap statistics in one product: the same bits as one product each."""
+    rng = np.random.default_rng(5)
+    gold = rng.integers(0, 4, 1500)
+    preds = [_noisy_predictions(rng, gold, skill) for skill in (0.3, 0.5, 0.55, 0.6, 0.8, 0.9)]
+    w = stats.Clusters.singletons(gold.size).bootstrap_weights(11, 2000)
+    for name, metric in stats.CORPUS_METRICS.items():
+        together = metric.statistics(w, preds)
+        assert all(np.array_equal(t, metric.statistic(w, p)) for t, p in zip(together, preds)), name
+
+
+def test_remembered_corpus_statistics_survive_a_full_memo():
+    from hhh_eval.stats import corpus
+
+    rng = np.random.default_rng(6)
+    gold = rng.integers(0, 4, 300)
+    w = stats.Clusters.singletons(gold.size).bootstrap_weights(2, 200)
+    base, other = _noisy_predictions(rng, gold, 0.5), _noisy_predictions(rng, gold, 0.7)
+    expected = [stats.CORPUS_METRICS["f1_weighted"].statistic(w, p) for p in (other, base)]
+    corpus.remembered_statistics("f1_weighted", w, [base])  # the oldest entry: evicted first
+    fillers = [_noisy_predictions(rng, gold, 0.6) for _ in range(corpus._MEMO_SIZE - 1)]
+    corpus.remembered_statistics("f1_weighted", w, fillers)
+    got = corpus.remembered_statistics("f1_weighted", w, [other, base])  # inserting `other` evicts `base`'s entry
+    assert all(np.array_equal(g, e) for g, e in zip(got, expected))

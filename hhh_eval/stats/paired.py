@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hhh_eval.stats.clusters import Clusters
-from hhh_eval.stats.corpus import CORPUS_METRICS, Predictions, baseline_statistic, corpus_value
+from hhh_eval.stats.corpus import CORPUS_METRICS, Predictions, corpus_value, remembered_statistics
 from hhh_eval.stats.intervals import (LEVEL, N_BOOT, design_effect, is_binary, newcombe, robust_variance,
                                       upper_share_bound, z_value)
 from hhh_eval.stats.power import mde
@@ -173,7 +173,8 @@ def paired_corpus(name: str, a: Predictions, b: Predictions, seed: int, clusters
         return untested(n, f"{clusters.n_clusters} paired units; a paired test of {name} needs at least "
                            f"{MIN_CONTINUOUS_PAIRS}", diff, differing)
     w = clusters.bootstrap_weights(seed, n_boot)
-    boot = metric.statistic(w, b) - baseline_statistic(name, w, a)
+    boot_b, boot_a = remembered_statistics(name, w, [b, a])  # the baseline's, and cards computed ahead, remembered
+    boot = boot_b - boot_a
     se = float(boot.std(ddof=1))
     half = z_value(level) * se
     low, high = diff - half, diff + half
