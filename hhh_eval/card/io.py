@@ -101,11 +101,15 @@ class ScoresFiles:
 
 def scores_files(rows: Sequence[ItemScore]) -> ScoresFiles:
     """Both files of a task's per-item scores (the Arrow table is read from the JSONL, so both hold the same)."""
+    return scores_files_of_text(scores_text(rows))
+
+
+def scores_files_of_text(text: str) -> ScoresFiles:
+    """Both files from the JSONL text of scores_text."""
     import pyarrow as pa
     import pyarrow.json as pj
 
-    text = scores_text(rows)
-    if not rows:
+    if not text:
         return ScoresFiles(text, b"")
     table = pj.read_json(pa.BufferReader(text.encode()))
     sink = pa.BufferOutputStream()
