@@ -5,8 +5,9 @@ Prints:
 - wall time of the sweep (fresh output folder each time) with a local Ray with 2 workers, then `rounds` rounds
   of the local executor and a local Ray with 1 worker, alternating (the best of each is compared: the machine's
   speed drifts more than the effect), the speed-up of 2 workers, and Ray's overhead per point on 1 worker
-  against the local executor (goal <= 5%), with and without Ray's fixed start-up; the local executor also runs
-  with OMP_NUM_THREADS=1, the thread count of a Ray worker with num_cpus=1, for a like-for-like comparison;
+  against the local executor on the same number of threads (goal <= 5%), with and without Ray's fixed start-up:
+  a worker given 1 CPU against the local executor with OMP_NUM_THREADS=1, and a worker given 2 CPUs (the sweep
+  file's resources) against the local executor as it runs by default on this 2-core machine;
 - a fully cached re-run of the sweep (goal < 2 s);
 - fingerprint time of a GB-sized checkpoint (created in a temporary folder, deleted after) before and after the
   fingerprint cache.
@@ -31,7 +32,9 @@ sys.path.insert(0, str(ROOT))
 from hhh_eval import identity  # noqa: E402
 
 
-def sweep_file(folder: Path, points: int, limit: int, data_dir: str) -> Path:
+def sweep_files(folder: Path, points: int, limit: int, data_dir: str) -> tuple[Path, Path]:
+    """The sweep, and the same sweep asking for 2 CPUs per point (a Ray worker then runs torch on 2 threads, as the
+    local executor does on this machine)."""
     models = [folder / f"tiny-{seed}" for seed in range(points)]
     code = ("import sys; from hhh_eval.tiny_model import build_tiny_model as build; "
             "[build(p, seed) for seed, p in enumerate(sys.argv[1:])]")  # in a subprocess: the tokenizer trainer prints
@@ -39,9 +42,10 @@ def sweep_file(folder: Path, points: int, limit: int, data_dir: str) -> Path:
     sweep = {"name": "bench", "tasks": ["hhh_helpful", "hhh_harmless", "beavertails"], "limit": limit,
              "gen_kwargs": {"max_gen_toks": 32}, "data_dir": data_dir,
              "points": [{"name": f"seed-{i}", "model": str(m), "labels": {"seed": i}} for i, m in enumerate(models)]}
-    path = folder / "bench.yaml"
+    path, two_cpus = folder / "bench.yaml", folder / "bench-2cpus.yaml"
     path.write_text(yaml.safe_dump(sweep, sort_keys=False))
-    return path
+    two_cpus.write_text(yaml.safe_dump(sweep | {"resources": {"num_cpus": 2}}, sort_keys=False))
+    return path, two_cpus
 
 
 def timed(label: str, argv: list[str], env: dict[str, str]) -> float:
@@ -63,36 +67,39 @@ def ray_start_seconds(env: dict[str, str]) -> float:
                                 check=True).stdout.strip().splitlines()[-1])
 
 
-def executors(path: Path, tmp: Path, points: int, rounds: int, env: dict[str, str]) -> Path:
+RAY1, RAY1_2CPUS, LOCAL, LOCAL_1THREAD = ("Ray, 1 worker (1 CPU)", "Ray, 1 worker (2 CPUs)", "local",
+                                          "local, OMP_NUM_THREADS=1")
+
+
+def executors(paths: tuple[Path, Path], tmp: Path, points: int, rounds: int, env: dict[str, str]) -> Path:
     """Wall times of the executors. The machine's speed drifts by about 10% between runs, more than the effect
     measured, so the local executor and a 1-worker Ray run alternately `rounds` times and the best of each is
-    compared (the best run is the one least slowed by the machine)."""
-    cli = [sys.executable, "-m", "hhh_eval", "sweep", str(path)]
-    one_thread = env | {"OMP_NUM_THREADS": "1"}
+    compared (the best run is the one least slowed by the machine). A Ray worker runs torch on as many threads as
+    CPUs it is given, so each Ray run is compared with the local executor on the same number of threads."""
+    path, two_cpus = paths
+    cli = [sys.executable, "-m", "hhh_eval", "sweep"]
     print(f"sweep of {points} tiny-model points (3 tasks), fresh output folder each run:")
-    ray2 = timed("Ray, 2 workers (num_cpus=2)", [*cli, "--executor", "ray", "--ray-num-cpus", "2",
+    ray2 = timed("Ray, 2 workers (num_cpus=2)", [*cli, str(path), "--executor", "ray", "--ray-num-cpus", "2",
                                                  "--output-dir", str(tmp / "ray2")], env)
-    runs: dict[str, list[float]] = {"local": [], "local, OMP_NUM_THREADS=1": [], "Ray, 1 worker": []}
+    variants = {LOCAL: ([str(path)], env), LOCAL_1THREAD: ([str(path)], env | {"OMP_NUM_THREADS": "1"}),
+                RAY1: ([str(path), "--executor", "ray", "--ray-num-cpus", "1"], env),
+                RAY1_2CPUS: ([str(two_cpus), "--executor", "ray", "--ray-num-cpus", "2"], env)}
+    runs: dict[str, list[float]] = {name: [] for name in variants}
     for r in range(rounds):
-        runs["local"].append(timed(f"round {r + 1}: local executor", [*cli, "--output-dir", str(tmp / f"local{r}")],
-                                   env))
-        runs["local, OMP_NUM_THREADS=1"].append(timed(f"round {r + 1}: local executor, OMP_NUM_THREADS=1",
-                                                      [*cli, "--output-dir", str(tmp / f"local1-{r}")], one_thread))
-        runs["Ray, 1 worker"].append(timed(f"round {r + 1}: Ray, 1 worker (num_cpus=1)",
-                                           [*cli, "--executor", "ray", "--ray-num-cpus", "1",
-                                            "--output-dir", str(tmp / f"ray1-{r}")], env))
+        for i, (name, (args, run_env)) in enumerate(variants.items()):
+            runs[name].append(timed(f"round {r + 1}: {name}", [*cli, *args, "--output-dir", str(tmp / f"{r}-{i}")],
+                                    run_env))
     best = {name: min(times) for name, times in runs.items()}
     start = min(ray_start_seconds(env) for _ in range(rounds))
     print(f"  best of {rounds}: " + ", ".join(f"{name} {t:.2f} s" for name, t in best.items()))
-    print(f"  speed-up of Ray with 2 workers over the local executor: {best['local'] / ray2:.2f}x")
-    print(f"  Ray's fixed start-up and shutdown (local, 1 CPU, best of {rounds}): {start:.2f} s")
-    ray1 = best["Ray, 1 worker"]
-    for name in ("local", "local, OMP_NUM_THREADS=1"):
-        base = best[name]
-        extra, net = ray1 - base, ray1 - start - base
-        print(f"  Ray 1 worker vs {name}: {extra / points:+.2f} s per point ({100 * extra / base:+.1f}%); "
-              f"without Ray's start-up {net / points:+.2f} s per point ({100 * net / base:+.1f}%)  [goal <= 5%]")
-    return tmp / "local0"
+    print(f"  speed-up of Ray with 2 workers over the local executor: {best[LOCAL] / ray2:.2f}x")
+    print(f"  Ray's fixed start-up and shutdown (local Ray, best of {rounds}): {start:.2f} s")
+    for ray, local, note in ((RAY1, LOCAL_1THREAD, "1 thread each"), (RAY1_2CPUS, LOCAL, "2 threads each"),
+                             (RAY1, LOCAL, "1 thread vs 2: not like for like")):
+        extra, net = best[ray] - best[local], best[ray] - start - best[local]
+        print(f"  {ray} vs {local} ({note}): {extra / points:+.2f} s per point ({100 * extra / best[local]:+.1f}%); "
+              f"without Ray's start-up {net / points:+.2f} s per point ({100 * net / best[local]:+.1f}%)  [goal <= 5%]")
+    return tmp / "0-0"
 
 
 def cached_rerun(path: Path, out: Path, env: dict[str, str]) -> None:
@@ -139,9 +146,9 @@ def main() -> None:
     env = os.environ | {"PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
                         identity.CACHE_DIR_ENV: str(tmp / "cache")}
     try:
-        path = sweep_file(tmp, args.points, args.limit, data_dir)
-        out = executors(path, tmp, args.points, args.rounds, env)
-        cached_rerun(path, out, env)
+        paths = sweep_files(tmp, args.points, args.limit, data_dir)
+        out = executors(paths, tmp, args.points, args.rounds, env)
+        cached_rerun(paths[0], out, env)
         fingerprints(args.gb, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
