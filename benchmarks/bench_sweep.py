@@ -5,7 +5,7 @@ Prints:
 - wall time of the sweep (fresh output folder each time) with a local Ray with 2 workers, then `rounds` rounds
   of the local executor and a local Ray with 1 worker, alternating (the best of each is compared: the machine's
   speed drifts more than the effect), the speed-up of 2 workers, and Ray's overhead per point on 1 worker
-  against the local executor on the same number of threads (goal <= 5%), with and without Ray's fixed start-up:
+  against the local executor on the same number of threads (goal <= 5%), with and without Ray's fixed cost:
   a worker given 1 CPU against the local executor with OMP_NUM_THREADS=1, and a worker given 2 CPUs (the sweep
   file's resources) against the local executor as it runs by default on this 2-core machine;
 - a fully cached re-run of the sweep (goal < 2 s);
@@ -99,7 +99,7 @@ def executors(paths: tuple[Path, Path], tmp: Path, points: int, rounds: int, env
                              (RAY1, LOCAL, "1 thread vs 2: not like for like")):
         extra, net = best[ray] - best[local], best[ray] - start - best[local]
         print(f"  {ray} vs {local} ({note}): {extra / points:+.2f} s per point ({100 * extra / best[local]:+.1f}%); "
-              f"without Ray's start-up {net / points:+.2f} s per point ({100 * net / best[local]:+.1f}%)  [goal <= 5%]")
+              f"without Ray's fixed cost {net / points:+.2f} s per point ({100 * net / best[local]:+.1f}%)  [goal <= 5%]")
     return tmp / "0-0"
 
 
