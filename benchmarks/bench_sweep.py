@@ -97,9 +97,10 @@ def executors(paths: tuple[Path, Path], tmp: Path, points: int, rounds: int, env
     print(f"  Ray's fixed cost (import, local Ray start, one worker start, shutdown; best of {rounds}): {start:.2f} s")
     for ray, local, note in ((RAY1, LOCAL_1THREAD, "1 thread each"), (RAY1_2CPUS, LOCAL, "2 threads each"),
                              (RAY1, LOCAL, "1 thread vs 2: not like for like")):
-        extra, net = best[ray] - best[local], best[ray] - start - best[local]
-        print(f"  {ray} vs {local} ({note}): {extra / points:+.2f} s per point ({100 * extra / best[local]:+.1f}%); "
-              f"without Ray's fixed cost {net / points:+.2f} s per point ({100 * net / best[local]:+.1f}%)  [goal <= 5%]")
+        base = best[local]
+        extra, net = best[ray] - base, best[ray] - start - base
+        print(f"  {ray} vs {local} ({note}): {extra / points:+.2f} s per point ({100 * extra / base:+.1f}%); "
+              f"without Ray's fixed cost {net / points:+.2f} s per point ({100 * net / base:+.1f}%)  [goal <= 5%]")
     return tmp / "0-0"
 
 
