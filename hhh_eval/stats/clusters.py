@@ -98,7 +98,7 @@ def draw_counts(rng: np.random.Generator, n_units: int, n_boot: int, columns: np
         idx = rng.integers(0, n_units, size=(rows, n_units))
         idx += (np.arange(rows) * n_units)[:, None]
         counts = np.bincount(idx.ravel(), minlength=rows * n_units).reshape(rows, n_units)
-        out[start:start + rows] = counts if columns is None else counts[:, columns]
+        out[start:start + rows] = counts if columns is None else np.take(counts, columns, axis=1)  # 5x [:, columns]
     return out
 
 
@@ -135,7 +135,7 @@ class JointBootstrap:
             by_ns.setdefault(namespace_of(key), []).append(i)
         for ns, positions in by_ns.items():
             index = self._index[ns]
-            out[:, positions] = self._counts[ns][:, [index[keys[i]] for i in positions]]
+            out[:, positions] = np.take(self._counts[ns], [index[keys[i]] for i in positions], axis=1)
         out.flags.writeable = False
         return out
 
