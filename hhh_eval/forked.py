@@ -26,8 +26,10 @@ def forked_map(fn: Callable[[Any], T], items: Sequence[Any]) -> list[T]:
     if workers < 2 or current_process().daemon:
         return [fn(x) for x in items]
     _WORK = (fn, items)
-    gc.freeze()  # the parent's objects out of the workers' collections: a collection writes to every object it
-    try:  # visits, which copies the parent's memory page by page into each worker
+    # The parent's objects stay out of the workers' garbage collections: a collection writes to every object it
+    # visits, which would copy the parent's memory into each worker page by page.
+    gc.freeze()
+    try:
         cores = max(1, (os.cpu_count() or 1) // workers)
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork"), initializer=_limit_blas,
                                  initargs=(cores,)) as pool:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
@@ -38,6 +38,21 @@ class Predictions:
 
     def __len__(self) -> int:
         return int(self.gold.size)
+
+    @cached_property
+    def classes(self) -> np.ndarray:
+        """The gold classes present, ascending."""
+        return np.unique(self.gold)
+
+    @cached_property
+    def bins(self) -> np.ndarray:
+        """Each item's confidence bin (ECE_BINS equal-width bins)."""
+        return np.minimum((self.confidence * ECE_BINS).astype(int), ECE_BINS - 1)
+
+    @cached_property
+    def filled_bins(self) -> np.ndarray:
+        """The bins holding at least one item, ascending."""
+        return np.unique(self.bins)
 
 
 _SINGLE: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -77,40 +92,37 @@ def _single(w: np.ndarray) -> np.ndarray:
 
 def _f1_features(p: Predictions, point: bool) -> np.ndarray:
     """Per item and class: predicted and gold (a true positive), predicted, gold; then a column of ones."""
-    classes = np.unique(p.gold)
-    is_pred = (p.pred[:, None] == classes).astype(float)
-    is_gold = (p.gold[:, None] == classes).astype(float)
+    is_pred = (p.pred[:, None] == p.classes).astype(float)
+    is_gold = (p.gold[:, None] == p.classes).astype(float)
     return np.hstack([is_pred * is_gold, is_pred, is_gold, np.ones((len(p), 1))])
 
 
 def _f1_from_sums(sums: np.ndarray, p: Predictions) -> np.ndarray:
     """Weighted F1 per row of weighted feature sums."""
-    k = np.unique(p.gold).size
+    k = p.classes.size
     tp, n_pred, n_gold, total = sums[:, :k], sums[:, k:2 * k], sums[:, 2 * k:3 * k], sums[:, -1]
     with np.errstate(invalid="ignore", divide="ignore"):
         f1 = np.where(n_pred + n_gold > 0, 2 * tp / (n_pred + n_gold), 0.0)
     return (n_gold * f1).sum(axis=1) / total
 
 
-def _used_bins(p: Predictions, point: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Each item's confidence bin, and the bins that get columns: every bin for the point estimate (one row; bit
-    for bit as before), only the bins holding items for bootstrap rows (an empty bin's sums are 0 in every row),
-    a third of the work when confidences fill 3 of 10 bins."""
-    bins = np.minimum((p.confidence * ECE_BINS).astype(int), ECE_BINS - 1)
-    return bins, (np.arange(ECE_BINS) if point else np.unique(bins))
+def _used_bins(p: Predictions, point: bool) -> np.ndarray:
+    """The bins that get columns: every bin for the point estimate (one row; bit for bit as before), only the
+    bins holding items for bootstrap rows (an empty bin's sums are 0 in every row), a third of the work when
+    confidences fill 3 of 10 bins."""
+    return np.arange(ECE_BINS) if point else p.filled_bins
 
 
 def _bin_features(p: Predictions, point: bool) -> np.ndarray:
     """Per item and bin: in the bin, correct in the bin, confidence in the bin; then a column of ones."""
-    bins, used = _used_bins(p, point)
-    onehot = (bins[:, None] == used).astype(float)
+    onehot = (p.bins[:, None] == _used_bins(p, point)).astype(float)
     correct = (p.pred == p.gold).astype(float)
     return np.hstack([onehot, onehot * correct[:, None], onehot * p.confidence[:, None], np.ones((len(p), 1))])
 
 
 def _bin_totals(sums: np.ndarray, p: Predictions) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per row and bin: item count, correct count, confidence sum (0 in empty bins); and the rows' totals."""
-    _, used = _used_bins(p, sums.shape[0] == 1)
+    used = _used_bins(p, sums.shape[0] == 1)
     k = used.size
     n_b, correct_b, conf_b = (np.zeros((sums.shape[0], ECE_BINS)) for _ in range(3))
     n_b[:, used], correct_b[:, used], conf_b[:, used] = sums[:, :k], sums[:, k:2 * k], sums[:, 2 * k:3 * k]
