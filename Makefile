@@ -50,7 +50,7 @@ help: ## list targets and variables
 	@echo "                      evaluate every point of a sweep file (README: Sweeps); writes OUTPUT_DIR/sweeps/<name>/"
 	@echo "make test             run the tests (real-data tests need HHH_EVAL_DATA_DIR, e.g. ../shared/data)"
 	@echo "make bench            wall time of hhh-eval vs lm-eval alone, cached re-run, CLI start-up"
-	@echo "make bench-compare [REAL_RUN=results/<model>/<run>]   compare and plot 100 full-suite cards"
+	@echo "make bench-compare [REAL_RUN=results/<model>/<run>]   compare, plot and sweep report (with and without a policy) of 100 full-suite cards"
 	@echo "make bench-sweep      4 tiny-model points: local vs Ray (1 worker on 1 and on 2 CPUs, 3 alternating rounds; 2 workers), cached re-run, 4 GB fingerprint"
 	@echo "make clean            remove results/ and build files"
 

@@ -1,4 +1,4 @@
-"""Benchmark: `hhh-eval compare` (and `hhh-eval plot`, where present) over 100 full-size fake runs.
+"""Benchmark: `hhh-eval compare`, `hhh-eval plot` and the sweep report over 100 full-size fake runs.
 
 Run: python benchmarks/bench_compare.py [--runs 100] [--real RUN_DIR]. Prints seconds per step; the goal
 (issue 11) is compare + plot of 100 real full-suite cards in at most 5 s on a 2-core machine. With --real, the
@@ -6,7 +6,8 @@ same is timed on copies of a real run folder (e.g. the tiny model on the full su
 (F1, calibration error) and per-category rows that the fake runs lack. Each copy's per-item scores differ from
 the real run's on PERTURBED of the items (answer and correctness flipped, confidence lowered), so every pair is
 a real computation: identical copies would let compare reuse one card's statistics for all. The copies' cards
-keep the real card's summary values (plots draw those).
+keep the real card's summary values (plots draw those). Last, the sweep report over the same cards as 100 finished
+points (comparison, plots, report.html; then again with every point gated under tasks/policies/release.yaml).
 """
 
 from __future__ import annotations
@@ -29,7 +30,11 @@ from hhh_eval.card.io import scores_files_of_text  # noqa: E402
 from hhh_eval.cli import main  # noqa: E402
 from hhh_eval.compare import compare_runs, to_markdown  # noqa: E402
 from hhh_eval.fileio import dumps  # noqa: E402
+from hhh_eval.policy import load_policy  # noqa: E402
 from hhh_eval.runs import load_run  # noqa: E402
+from hhh_eval.sweep.report import write_report  # noqa: E402
+from hhh_eval.sweep.spec import SweepSpec  # noqa: E402
+from hhh_eval.sweep.state import PointState, SweepState  # noqa: E402
 from tests.fakecards import FULL_TASKS, fake_run  # noqa: E402
 
 
@@ -59,6 +64,25 @@ def breakdown(cards: list[str]) -> None:
         for task in r.card.tasks:
             r.task_scores(task)
     print(f"  per-item scores alone, one core: {time.perf_counter() - start:.2f} s")
+
+
+RELEASE_POLICY = Path(__file__).resolve().parents[1] / "tasks" / "policies" / "release.yaml"
+
+
+def sweep_report(root: Path, policy: Path | None) -> None:
+    """Write the sweep report over the run folders in `root` as the finished points of a sweep there (the first
+    is the baseline) and print its time; run in a fresh process, so no cache of an earlier step helps."""
+    runs = sorted(p for p in root.iterdir() if (p / "report_card.json").is_file())
+    points = [PointState(name=r.name, kind="point", labels={}, model=r.name, status="done", run_dir=r.name)
+              for r in runs]
+    spec = SweepSpec(name="bench", points=[{"name": r.name, "model": r.name} for r in runs])
+    state = SweepState(name="bench", sweep_file="bench.yaml", sweep_sha256="0", executor="local",
+                       baseline=runs[0].name, x=None, points=points)
+    start = time.perf_counter()
+    report = write_report(state, root, spec, load_policy(policy) if policy else None, policy)
+    gated = sum(v in ("PASS", "FAIL") for v in report.gate.values())
+    print(f"sweep report of {len(runs)} points" + (f", {gated} gated under {policy.name}" if policy else "")
+          + f", fresh process: {time.perf_counter() - start:.2f} s ({len(report.files)} files)")
 
 
 def build_runs(root: Path, count: int) -> list[Path]:
@@ -137,11 +161,18 @@ def run(count: int, real: Path | None) -> None:
         plot = timed(f"plot {count} cards, in-process", ["plot", *cards, "--out", str(root / "plots")]
                      + ([] if real else ["--x-label", "step"]))
         print(f"compare + plot: {compare + plot:.2f} s")
+        for policy in ([], ["--policy", str(RELEASE_POLICY)]):
+            subprocess.run([sys.executable, __file__, "--sweep-report", str(root), *policy], check=True)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--real", type=Path, help="a real run folder to copy instead of fake runs")
+    parser.add_argument("--sweep-report", type=Path, help=argparse.SUPPRESS)  # the sweep report step, in its own process
+    parser.add_argument("--policy", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    run(args.runs, args.real)
+    if args.sweep_report:
+        sweep_report(args.sweep_report, args.policy)
+    else:
+        run(args.runs, args.real)

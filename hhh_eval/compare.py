@@ -8,6 +8,7 @@ difference when there is none stays at most alpha.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -176,29 +177,40 @@ def _card_info(run: RunData, label: str, found: dict[str, list[str]]) -> CardInf
 
 
 PAIRS_PER_JOB = 6  # pairs computed together task by task (comparison.compute_task_by_task) in one worker job
+PerPair = Callable[[PairComparison], Any]  # more work on a pair, done where its comparisons are cached
 
 
-def _chunk_rows(chunk: list[tuple[PairComparison, str]]) -> list[list[Row]]:
-    """Each pair's rows; the pairs' metrics are computed together, task by task, first."""
-    compute_task_by_task([pc for pc, _ in chunk])
-    return [card_rows(pc, label) for pc, label in chunk]
+def _chunk_rows(chunk: tuple[list[tuple[PairComparison, str]], PerPair | None]) -> list[tuple[list[Row], Any]]:
+    """Each pair's rows and per_pair(pair); the pairs' metrics are computed together, task by task, first."""
+    jobs, per_pair = chunk
+    compute_task_by_task([pc for pc, _ in jobs])
+    return [(card_rows(pc, label), per_pair(pc) if per_pair else None) for pc, label in jobs]
 
 
-def _rows_of_pairs(pairs: list[PairComparison], labels: list[str]) -> list[list[Row]]:
-    """Each pair's rows, the same as a plain loop. The first pair runs here and fills the caches all pairs share
-    (the baseline's per-item scores and statistics, the bootstrap weights); forked workers inherit them and
-    do the rest a few pairs at a time, each loading its own cards' per-item scores."""
+def _rows_of_pairs(pairs: list[PairComparison], labels: list[str],
+                   per_pair: PerPair | None = None) -> list[tuple[list[Row], Any]]:
+    """Each pair's rows (and per_pair's result), the same as a plain loop. The first pair runs here and fills the
+    caches all pairs share (the baseline's per-item scores and statistics, the bootstrap weights); forked workers
+    inherit them and do the rest a few pairs at a time, each loading its own cards' per-item scores."""
     jobs = list(zip(pairs, labels))
     if not jobs:
         return []
-    chunks = [jobs[i:i + PAIRS_PER_JOB] for i in range(1, len(jobs), PAIRS_PER_JOB)]
-    return _chunk_rows(jobs[:1]) + [rows for done in forked_map(_chunk_rows, chunks) for rows in done]
+    chunks = [(jobs[i:i + PAIRS_PER_JOB], per_pair) for i in range(1, len(jobs), PAIRS_PER_JOB)]
+    return _chunk_rows((jobs[:1], per_pair)) + [done for found in forked_map(_chunk_rows, chunks) for done in found]
 
 
 def compare_runs(runs: list[RunData], baseline: RunData | None = None, *, allow_mismatch: bool = False,
                  seed: int | None = None, alpha: float = ALPHA) -> CompareReport:
     """Compare each run with the baseline (default: the first run); Holm over each run's tests. The bootstrap
     seed defaults to the baseline card's, as in the gate."""
+    return compare_runs_with(runs, baseline, None, allow_mismatch=allow_mismatch, seed=seed, alpha=alpha)[0]
+
+
+def compare_runs_with(runs: list[RunData], baseline: RunData | None, per_pair: PerPair | None, *,
+                     allow_mismatch: bool = False, seed: int | None = None,
+                     alpha: float = ALPHA) -> tuple[CompareReport, list[Any]]:
+    """compare_runs, and per_pair(pair) for each run (None without per_pair), computed in the worker that compared
+    the pair right after it, so it reuses the pair's cached tests (the sweep report gates its points this way)."""
     if baseline is None:
         baseline, runs = runs[0], runs[1:]
     seed = baseline.card.run.seed if seed is None else seed
@@ -209,10 +221,12 @@ def compare_runs(runs: list[RunData], baseline: RunData | None = None, *, allow_
     for label, pc in zip(labels[1:], pairs):
         if pc.mismatches and not allow_mismatch:
             raise refuse(label, labels[0], pc.mismatches, ALLOW_MISMATCH)
-    rows = _holm_per_card([row for rows in _rows_of_pairs(pairs, labels[1:]) for row in rows], alpha)
+    done = _rows_of_pairs(pairs, labels[1:], per_pair)
+    rows = _holm_per_card([row for rows, _ in done for row in rows], alpha)
     cards = [_card_info(baseline, labels[0], {})]
     cards += [_card_info(pc.other, label, pc.mismatches) for pc, label in zip(pairs, labels[1:])]
-    return CompareReport(baseline=labels[0], cards=cards, rows=rows, seed=seed, alpha=alpha)
+    report = CompareReport(baseline=labels[0], cards=cards, rows=rows, seed=seed, alpha=alpha)
+    return report, [extra for _, extra in done]
 
 
 def summary(rows: list[Row]) -> dict[str, dict[str, int]]:
@@ -265,10 +279,13 @@ def to_markdown(report: CompareReport) -> str:
         notes = "; ".join((["partial"] if info.partial else []) + info.mismatches)
         lines.append(f"| {md_escape(info.label)} | {md_escape(info.model)} | {s['regressions']} | "
                      f"{s['improvements']} | {s['tests']} | {md_escape(notes)} |")
+    rows: dict[str, list[Row]] = {}
+    for r in report.rows:
+        rows.setdefault(r.card, []).append(r)
     for info in report.cards[1:]:
         lines += ["", f"## {md_escape(info.label)} vs {md_escape(report.baseline)}", "",
                   "| | baseline | card | Δ [95% CI] | p (Holm) | MDE | n | result |", "|---" * 8 + "|"]
-        lines += [_md_row(r) for r in report.rows if r.card == info.label]
+        lines += [_md_row(r) for r in rows.get(info.label, [])]
     lines += ["", f"{MISMATCH_MARK}: the cards differ in suite, task version, items or judge for this row "
               f"(compared under --allow-mismatch). {PARTIAL_MARK}: a partial card (--limit). n: shared items "
               "tested; excl.: items unscored in either run. Δ = card - baseline on the shared items. MDE: the "

@@ -39,6 +39,15 @@ def forked_map(fn: Callable[[Any], T], items: Sequence[Any]) -> list[T]:
         gc.unfreeze()
 
 
+def forked_calls(calls: Sequence[Callable[[], T]]) -> list[T]:
+    """[call() for call in calls] on forked workers (forked_map of different kinds of work in one pool)."""
+    return forked_map(_call, calls)
+
+
+def _call(call: Callable[[], T]) -> T:
+    return call()
+
+
 def _limit_blas(threads: int) -> None:
     threadpool_limits(threads)
 

@@ -56,15 +56,19 @@ def check_suite(policy: Policy, card: Card, path: Path | None) -> None:
                         f"v{have.version}; use a policy written for that suite")
 
 
-def gate_card(policy: Policy, cand: RunData, base: RunData | None = None) -> GateResult:
+def gate_card(policy: Policy, cand: RunData, base: RunData | None = None,
+              pair: PairComparison | None = None) -> GateResult:
     """Every check of the policy on the candidate's card, in checklist order. UserError when the inputs cannot
-    be gated at all (another suite, a baseline that is not comparable, a required baseline missing)."""
+    be gated at all (another suite, a baseline that is not comparable, a required baseline missing). `pair`:
+    the candidate's comparison with `base`, where one has its tests already (the sweep report's)."""
     card, req = cand.card, policy.requirements
     check_suite(policy, card, cand.run_dir)
     if base is None and policy.baseline == "required":
         raise UserError(f"policy {policy.name} requires --baseline CARD for its paired checks; pass the card of "
                         "the model this one replaces")
-    pair = PairComparison(base, cand) if base is not None else None
+    if pair is not None and (pair.base is not base or pair.other is not cand or pair.seed != base.card.run.seed):
+        raise ValueError("gate_card: the pair given is not the candidate's with this baseline at its seed")
+    pair = pair or (PairComparison(base, cand) if base is not None else None)
     if pair is not None and pair.mismatches:
         raise refuse(f"the card {cand.name}", pair.base.name, pair.mismatches,
                      "pass a baseline of the same suite, task versions and items, judged by the same judge "

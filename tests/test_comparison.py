@@ -4,7 +4,7 @@ real data; a statistic that cannot be computed never passes; strict JSON everywh
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +81,22 @@ def test_pairs_compared_in_forked_workers_print_the_numbers_of_the_first_pair(tw
     assert sum(r["ci_low"] is not None and r["diff"] != 0 for r in first) >= 5  # real differences, tested
     monkeypatch.setattr("os.cpu_count", lambda: 1)
     assert compare_runs([load_run(two_runs[1]) for _ in range(3)], base).to_json() == forked
+
+
+@pytest.mark.integration
+def test_sweep_gates_from_the_comparison_workers_match_the_gate_command(two_runs, monkeypatch):
+    """The sweep report gates each point in the worker that compared it, from that pair's cached tests: every
+    check (value, interval, p, status, reason) is what gate_card gives the same pair on its own, in-process."""
+    from hhh_eval.sweep.analysis import compare_and_gate
+
+    monkeypatch.setattr("hhh_eval.compare.PAIRS_PER_JOB", 1)  # points 2 and 3 are gated in forked workers
+    base = load_run(two_runs[0])
+    policy = _policy(base)
+    comparison, gates = compare_and_gate(base, [load_run(two_runs[1]) for _ in range(3)], policy)
+    alone = [asdict(c) for c in gate_card(policy, load_run(two_runs[1]), base).checks]
+    assert len(gates) == 3 and all(g.json["checks"] == alone for g in gates)
+    assert sum(c["kind"] == "non_inferiority" and c["low"] is not None for c in alone) >= 5
+    assert comparison.json == compare_runs([load_run(two_runs[1]) for _ in range(3)], base).to_json()
 
 
 @pytest.mark.integration

@@ -21,7 +21,7 @@ from hhh_eval.card import Card, card_path, load_card
 from hhh_eval.comparison import mismatch_summary, mismatches
 from hhh_eval.errors import UserError
 from hhh_eval.fileio import atomic_write_bytes, atomic_write_json, make_folder
-from hhh_eval.forked import forked_map
+from hhh_eval.forked import forked_calls
 from hhh_eval.plots.categories import categories_figure, category_tasks
 from hhh_eval.plots.common import card_labels, tasks_of, x_values
 from hhh_eval.plots.figures import axis_scores_figure, pareto_figure, task_scores_figure, trends_figure
@@ -70,43 +70,52 @@ def render_files(stem: str, fig: Figure, source: str | None = None) -> dict[str,
     return {f"{stem}.png": png, f"{stem}.svg": render(fig, "svg", source)}
 
 
-Jobs = dict[str, tuple[Callable[..., Figure | None], tuple[Any, ...]]]
+@dataclass(frozen=True)
+class FigureJob:
+    """One plot to draw: its file stem, the function that draws it (None: nothing to show) and its arguments."""
+
+    stem: str
+    draw: Callable[..., Figure | None]
+    args: tuple[Any, ...]
+    source: str | None = None  # what the files' metadata names as their source
+
+    def __call__(self) -> dict[str, bytes]:
+        """The plot's PNG and SVG by file name ({} when there is nothing to show); runs in a worker process."""
+        fig = self.draw(*self.args)
+        return {} if fig is None else render_files(self.stem, fig, self.source)
 
 
 def _figure_jobs(cards: Sequence[Card], x: Sequence[str] | None = None, x_label: str | None = None,
-                 tasks: Sequence[str] = ()) -> Jobs:
-    """Every plot for these cards, by file stem: the function that draws it and its arguments."""
+                 tasks: Sequence[str] = (), source: str | None = None) -> list[FigureJob]:
+    """Every plot for these cards."""
     labels = card_labels(cards)
-    jobs: Jobs = {"axis_scores": (axis_scores_figure, (cards, labels)),
-                  "task_scores": (task_scores_figure, (cards, labels))}
+    jobs = [FigureJob("axis_scores", axis_scores_figure, (cards, labels), source),
+            FigureJob("task_scores", task_scores_figure, (cards, labels), source)]
     if len(cards) > 1:
         xs, x_title = x_values(cards, x, x_label)
-        jobs["trends"] = (trends_figure, (cards, xs, x_title, tasks))
-        jobs["pareto"] = (pareto_figure, (cards, labels))
-    for task in category_tasks(cards):
-        jobs[f"categories_{task}"] = (categories_figure, (cards, labels, task))
+        jobs += [FigureJob("trends", trends_figure, (cards, xs, x_title, tasks), source),
+                 FigureJob("pareto", pareto_figure, (cards, labels), source)]
+    jobs += [FigureJob(f"categories_{task}", categories_figure, (cards, labels, task), source)
+             for task in category_tasks(cards)]
     return jobs
 
 
 def card_figures(cards: Sequence[Card], x: Sequence[str] | None = None, x_label: str | None = None,
                  tasks: Sequence[str] = ()) -> dict[str, Figure]:
     """Every plot for these cards, by file stem (a plot with nothing to show is left out)."""
-    figures = {stem: fn(*args) for stem, (fn, args) in _figure_jobs(cards, x, x_label, tasks).items()}
+    figures = {job.stem: job.draw(*job.args) for job in _figure_jobs(cards, x, x_label, tasks)}
     return {stem: fig for stem, fig in figures.items() if fig is not None}
 
 
-def _render_job(job: tuple[str, Callable[..., Figure | None], tuple[Any, ...], str | None]) -> dict[str, bytes]:
-    """Draw one plot and render it as PNG and SVG (runs in a worker process)."""
-    stem, fn, args, source = job
-    fig = fn(*args)
-    return {} if fig is None else render_files(stem, fig, source)
+def render_jobs(jobs: Sequence[FigureJob]) -> dict[str, bytes]:
+    """The plots' files, drawn in parallel on the machine's cores (same bytes as drawn one by one)."""
+    return {name: data for files in forked_calls(jobs) for name, data in files.items()}
 
 
 def render_all(cards: Sequence[Card], x: Sequence[str] | None, x_label: str | None, tasks: Sequence[str],
                source: str | None = None) -> dict[str, bytes]:
     """Every plot's files, drawn in parallel on the machine's cores (same bytes as drawn one by one)."""
-    jobs = [(stem, fn, args, source) for stem, (fn, args) in _figure_jobs(cards, x, x_label, tasks).items()]
-    return {name: data for files in forked_map(_render_job, jobs) for name, data in files.items()}
+    return render_jobs(_figure_jobs(cards, x, x_label, tasks, source))
 
 
 def card_images(card: Card) -> list[PlotImage]:

@@ -2,20 +2,25 @@
 
 Paired comparisons with the baseline come from hhh_eval.compare (built on hhh_eval.comparison), and each
 point's gate from hhh_eval.gate.gate_card: the sweep report prints the same numbers as `hhh-eval compare` and
-`hhh-eval gate` for the same pair of cards.
+`hhh-eval gate` for the same pair of cards. A point's gate is computed in the worker that compared it with the
+baseline, from the same cached tests.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from hhh_eval.card import Card
 from hhh_eval.errors import UserError
 from hhh_eval.policy import Policy
 from hhh_eval.registry import AXES
 from hhh_eval.runs import RunData
+
+if TYPE_CHECKING:
+    from hhh_eval.comparison import PairComparison
 
 
 @dataclass(frozen=True)
@@ -34,13 +39,22 @@ class GateOutcome:
     json: dict[str, Any]
 
 
-def paired_comparison(baseline: RunData, others: list[RunData]) -> PairedComparison:
-    """Paired, Holm-corrected comparison of each point with the baseline (hhh_eval.compare)."""
-    from hhh_eval.compare import compare_runs, summary, to_markdown
+GateOrWhy = GateOutcome | str  # a point's gate, or why it was not gated
 
-    report = compare_runs(others, baseline)
+
+def compare_and_gate(baseline: RunData, others: list[RunData],
+                     policy: Policy | None) -> tuple[PairedComparison, list[GateOrWhy]]:
+    """Paired, Holm-corrected comparison of each point with the baseline (hhh_eval.compare) and, under a policy,
+    each point's gate, computed in the same worker from the same paired tests."""
+    from hhh_eval.compare import compare_runs_with, summary, to_markdown
+
+    report, gates = compare_runs_with(others, baseline, partial(_gate_pair, policy) if policy else None)
     counts = {label: (s["regressions"], s["improvements"]) for label, s in summary(report.rows).items()}
-    return PairedComparison(to_markdown(report), report.to_json(), counts)
+    return PairedComparison(to_markdown(report), report.to_json(), counts), gates
+
+
+def _gate_pair(policy: Policy, pair: PairComparison) -> GateOrWhy:
+    return gate_or_why(policy, pair.other, pair.base, pair)
 
 
 def axis_score(card: Card, axis: str) -> tuple[float, float, float]:
@@ -60,32 +74,41 @@ def frontier(cards: list[Card], names: list[str]) -> list[str]:
 
 
 def figures(cards: list[Card], names: list[str], x: str | None, trend_tasks: list[str]) -> dict[str, bytes]:
-    """PNG and SVG bytes by file name: trends against x with 95% bands (points carrying the x label), the
-    helpfulness-vs-harmlessness Pareto plot, per-category heatmaps (BeaverTails harm) and axis scores."""
+    """PNG and SVG bytes by file name, drawn on forked workers: trends against x with 95% bands (points carrying
+    the x label), the helpfulness-vs-harmlessness Pareto plot, per-category heatmaps (BeaverTails harm) and axis
+    scores."""
     from hhh_eval import plots
 
-    figs = {"axis_scores": plots.axis_scores_figure(cards, names)}
+    jobs = [plots.FigureJob("axis_scores", plots.axis_scores_figure, (cards, names))]
     with_x = [c for c in cards if x is None or x in c.run.labels]
     if len(with_x) > 1:
         xs, title = plots.x_values(with_x, None, x)
-        figs["trends"] = plots.trends_figure(with_x, xs, title, trend_tasks)
+        jobs.append(plots.FigureJob("trends", plots.trends_figure, (with_x, xs, title, trend_tasks)))
     if len(cards) > 1:
-        figs["pareto"] = plots.pareto_figure(cards, names)
-    for task in plots.category_tasks(cards):
-        figs[f"categories_{task}"] = plots.categories_figure(cards, names, task)
-    return {name: data for stem, fig in figs.items() if fig is not None
-            for name, data in plots.render_files(stem, fig).items()}
+        jobs.append(plots.FigureJob("pareto", plots.pareto_figure, (cards, names)))
+    jobs += [plots.FigureJob(f"categories_{task}", plots.categories_figure, (cards, names, task))
+             for task in plots.category_tasks(cards)]
+    return plots.render_jobs(jobs)
 
 
-def gate_point(policy: Policy, cand: RunData, base: RunData | None) -> GateOutcome:
-    """The release gate on one point (hhh_eval.gate), against the sweep's baseline (None for the baseline)."""
+def gate_point(policy: Policy, cand: RunData, base: RunData | None,
+               pair: PairComparison | None = None) -> GateOutcome:
+    """The release gate on one point (hhh_eval.gate), against the sweep's baseline (None for the baseline);
+    `pair`: the point's comparison with the baseline, with its tests done."""
     from hhh_eval import gate
 
-    result = gate.gate_card(policy, cand, base)
+    result = gate.gate_card(policy, cand, base, pair)
     header = {"model": cand.card.model.name, "run": cand.name, "policy": policy.name,
               "baseline": base.name if base else "none (this is the sweep's baseline)"}
     return GateOutcome(result.verdict, gate.render_markdown(result, header),
                        {**header, "verdict": result.verdict, "checks": [asdict(c) for c in result.checks]})
+
+
+def gate_or_why(policy: Policy, cand: RunData, base: RunData | None,
+                pair: PairComparison | None = None) -> GateOrWhy:
+    """gate_point, or "not gated: <why>" when the inputs do not allow it."""
+    outcome, error = safe(gate_point, policy, cand, base, pair)
+    return outcome or f"not gated: {error}"
 
 
 def best_point(cards: dict[str, Card], passed: list[str], objective: str) -> str | None:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import base64
 import html
 import math
-import re
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from hhh_eval.fileio import atomic_write_bytes, dumps, sha256_file, sha256_text
+from hhh_eval.forked import forked_calls
 from hhh_eval.paths import inside
 from hhh_eval.policy import Policy
 from hhh_eval.provenance import harness_info
@@ -23,6 +24,7 @@ from hhh_eval.runs import RunData, load_run
 from hhh_eval.sweep import analysis
 from hhh_eval.sweep.spec import SweepSpec
 from hhh_eval.sweep.state import ReportState, SweepState
+from hhh_eval.text import markdown_html, md_escape
 
 REPORT_VERSION = 1
 CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2rem auto;max-width:1200px;
@@ -38,7 +40,7 @@ class Findings:
 
     comparison: analysis.PairedComparison | None
     frontier: list[str]
-    gates: dict[str, analysis.GateOutcome | str]  # a point's gate, or why it was not gated
+    gates: dict[str, analysis.GateOrWhy]
     best: str | None
     notes: list[str]
 
@@ -50,35 +52,44 @@ def report_key(state: SweepState, spec: SweepSpec, policy_file: Path | None) -> 
                               policy, harness_info()["version"], harness_info()["git_revision"]]))
 
 
-def _compare(runs: dict[str, RunData], baseline: str, notes: list[str]) -> analysis.PairedComparison | None:
-    others = [r for n, r in runs.items() if n != baseline]
+def _compare_and_gate(runs: dict[str, RunData], baseline: str, policy: Policy | None,
+                      notes: list[str]) -> tuple[analysis.PairedComparison | None, dict[str, analysis.GateOrWhy]]:
+    """The paired comparison with the baseline and, under a policy, every point's gate (in runs' order); each
+    point is gated on its own where there is no comparison (no baseline card, or cards not comparable)."""
+    others = {n: r for n, r in runs.items() if n != baseline}
+    comparison, gates = None, None
     if baseline not in runs:
         notes.append(f"the baseline point {baseline} has no card: no paired comparison")
     elif not others:
         notes.append("no finished point besides the baseline: no paired comparison")
     else:
-        comparison, error = analysis.safe(analysis.paired_comparison, runs[baseline], others)
+        found, error = analysis.safe(analysis.compare_and_gate, runs[baseline], list(others.values()), policy)
         if error:
             notes.append(f"no paired comparison: {error}")
-        return comparison
-    return None
+        else:
+            comparison, gates = found[0], dict(zip(others, found[1]))
+    if policy is None:
+        return comparison, {}
+    return comparison, _gates(policy, runs, baseline, gates or {})
 
 
-def _gates(policy: Policy, runs: dict[str, RunData], baseline: str) -> dict[str, analysis.GateOutcome | str]:
+def _gates(policy: Policy, runs: dict[str, RunData], baseline: str,
+           done: dict[str, analysis.GateOrWhy]) -> dict[str, analysis.GateOrWhy]:
+    """Every point's gate in runs' order: those `done` already, the others computed here (on forked workers)."""
     reason = analysis.not_gated_reason(policy, baseline in runs)
-    out: dict[str, analysis.GateOutcome | str] = {}
-    for name, run in runs.items():
-        base = None if name == baseline else runs.get(baseline)
-        outcome, error = (None, reason) if reason else analysis.safe(analysis.gate_point, policy, run, base)
-        out[name] = outcome or f"not gated: {error}"
-    return out
+    if reason:
+        return {name: reason for name in runs}
+    todo = [name for name in runs if name not in done]
+    calls = [partial(analysis.gate_or_why, policy, runs[n], None if n == baseline else runs.get(baseline))
+             for n in todo]
+    found = {**done, **dict(zip(todo, forked_calls(calls)))}
+    return {name: found[name] for name in runs}
 
 
 def findings(runs: dict[str, RunData], state: SweepState, spec: SweepSpec, policy: Policy | None) -> Findings:
     notes: list[str] = []
-    comparison = _compare(runs, state.baseline, notes)
+    comparison, gates = _compare_and_gate(runs, state.baseline, policy, notes)
     front = analysis.frontier([r.card for r in runs.values()], list(runs))
-    gates = _gates(policy, runs, state.baseline) if policy else {}
     passed = [n for n, g in gates.items() if isinstance(g, analysis.GateOutcome) and g.verdict == "PASS"]
     best = analysis.best_point({n: runs[n].card for n in passed}, passed, spec.objective) if policy else None
     if policy and best is None:
@@ -90,7 +101,7 @@ def findings(runs: dict[str, RunData], state: SweepState, spec: SweepSpec, polic
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return md_escape(text)
 
 
 def _axis_cell(run: RunData | None, axis: str) -> str:
@@ -118,7 +129,7 @@ def _gate_cell(name: str, found: Findings) -> str:
 
 def points_table(state: SweepState, runs: dict[str, RunData], found: Findings) -> list[str]:
     head = ["point", *([state.x] if state.x else []), "status", *AXES, "vs baseline (significant)", "frontier", "gate"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = ["| " + " | ".join(_cell(h) for h in head) + " |", "|" + "---|" * len(head)]
     for p in state.points:
         run = runs.get(p.name)
         cells = [p.name, *([str(p.labels.get(state.x, ""))] if state.x else []), p.status,
@@ -134,22 +145,24 @@ def sweep_markdown(state: SweepState, runs: dict[str, RunData], found: Findings,
     done = sum(p.status == "done" for p in state.points)
     failed = [p for p in state.points if p.status == "failed"]
     first = next(iter(runs.values()), None)
-    partial = f", partial (--limit {first.card.run.limit})" if first and first.card.run.partial else ""
-    suite = f"suite {first.card.suite.name} v{first.card.suite.version}{partial}. " if first else ""
-    lines = [f"# Sweep {state.name}", "",
-             f"{suite}{len(state.points)} points: {done} done, {len(failed)} failed. Baseline: {state.baseline}. "
-             f"x: {state.x or 'point order'}. Axis scores 0-100 with 95% intervals; ▼/▲: significant regressions "
-             "and improvements against the baseline after Holm correction (comparison.md).", "",
+    limited = f", partial (--limit {first.card.run.limit})" if first and first.card.run.partial else ""
+    suite = f"suite {first.card.suite.name} v{first.card.suite.version}{limited}. " if first else ""
+    lines = [f"# Sweep {md_escape(state.name)}", "",
+             f"{suite}{len(state.points)} points: {done} done, {len(failed)} failed. Baseline: "
+             f"{md_escape(state.baseline)}. x: {md_escape(state.x or 'point order')}. Axis scores 0-100 with 95% "
+             "intervals; ▼/▲: significant regressions and improvements against the baseline after Holm correction "
+             "(comparison.md).", "",
              "## Points", "", *points_table(state, runs, found), "",
              "Pareto frontier (helpfulness vs harmlessness, higher is better on both): "
-             + (", ".join(found.frontier) or "none (no point has both scores)") + "."]
+             + (md_escape(", ".join(found.frontier)) or "none (no point has both scores)") + "."]
     if policy:
-        best = found.best or "none"
-        lines += ["", f"Best point under policy {policy.name} (passes its gate, highest {objective}): {best}."]
-    lines += [line for n in found.notes for line in ("", f"Note: {n}")]
+        best = md_escape(found.best or "none")
+        lines += ["", f"Best point under policy {md_escape(policy.name)} (passes its gate, highest {objective}): "
+                      f"{best}."]
+    lines += [line for n in found.notes for line in ("", f"Note: {md_escape(n)}")]
     if failed:
         lines += ["", "## Failed points", "", "| point | error | log |", "|---|---|---|"]
-        lines += [f"| {p.name} | {_cell(p.error or '')} | logs/{p.name}.log |" for p in failed]
+        lines += [f"| {_cell(p.name)} | {_cell(p.error or '')} | logs/{_cell(p.name)}.log |" for p in failed]
     lines += ["", "## Plots", ""]
     lines += [f"![{name.removesuffix('.png').replace('_', ' ')}]({src})\n" for name, src in images.items()]
     return "\n".join(lines) + "\n"
@@ -158,25 +171,18 @@ def sweep_markdown(state: SweepState, runs: dict[str, RunData], found: Findings,
 # ---------------------------------------------------------------- files
 
 
-def _demote(md: str) -> str:
-    return re.sub(r"^(#+) ", r"##\1 ", md, flags=re.M)
-
-
 def report_html(state: SweepState, runs: dict[str, RunData], found: Findings, pngs: dict[str, bytes],
                 policy: Policy | None, objective: str) -> str:
     """One HTML file: the report, plots inline, the comparison and each point's gate checklist."""
-    from markdown_it import MarkdownIt
-
-    md = MarkdownIt("commonmark", {"html": False}).enable("table")
     uris = {name: "data:image/png;base64," + base64.b64encode(data).decode("ascii") for name, data in pngs.items()}
-    parts = [md.render(sweep_markdown(state, runs, found, uris, policy, objective))]
+    parts = [markdown_html(sweep_markdown(state, runs, found, uris, policy, objective))]
     if found.comparison:
-        parts += ["<h2>Paired comparison with the baseline</h2>", md.render(_demote(found.comparison.markdown))]
+        parts += ["<h2>Paired comparison with the baseline</h2>", markdown_html(found.comparison.markdown, demote=True)]
     if found.gates:
         parts.append(f"<h2>Gate checklists ({html.escape(policy.name if policy else '')})</h2>")
         for name, gate in found.gates.items():
             verdict = gate.verdict if isinstance(gate, analysis.GateOutcome) else gate
-            body = md.render(_demote(gate.markdown)) if isinstance(gate, analysis.GateOutcome) else ""
+            body = markdown_html(gate.markdown, demote=True) if isinstance(gate, analysis.GateOutcome) else ""
             parts.append(f"<details><summary>{html.escape(name)}: {html.escape(verdict)}</summary>{body}</details>")
     title = html.escape(f"Sweep {state.name}")
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
@@ -194,7 +200,7 @@ def write_report(state: SweepState, sweep_dir: Path, spec: SweepSpec, policy: Po
     names, cards = list(runs), [r.card for r in runs.values()]
     plots = analysis.figures(cards, names, state.x, spec.trend_tasks) if cards else {}
     files = {f"plots/{n}": b for n, b in plots.items()}
-    pngs = {n.removeprefix("plots/"): b for n, b in files.items() if n.endswith(".png")}
+    pngs = {n: b for n, b in plots.items() if n.endswith(".png")}
     if found.comparison:
         files["comparison.md"] = found.comparison.markdown.encode()
         files["comparison.json"] = (dumps(found.comparison.json, indent=2) + "\n").encode()
@@ -211,3 +217,4 @@ def write_report(state: SweepState, sweep_dir: Path, spec: SweepSpec, policy: Po
     verdicts = {n: g.verdict if isinstance(g, analysis.GateOutcome) else g for n, g in found.gates.items()}
     return ReportState(key=key, files=sorted(files), frontier=found.frontier, policy=policy.name if policy else None,
                        gate=verdicts, best=found.best, notes=found.notes)
+
