@@ -169,7 +169,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--real", type=Path, help="a real run folder to copy instead of fake runs")
-    parser.add_argument("--sweep-report", type=Path, help=argparse.SUPPRESS)  # the sweep report step, in its own process
+    parser.add_argument("--sweep-report", type=Path, help=argparse.SUPPRESS)  # the sweep report step, own process
     parser.add_argument("--policy", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.sweep_report:
