@@ -13,8 +13,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hhh_eval.datadir import dataset_config, local_data_files
 from hhh_eval.card.models import Axis
+from hhh_eval.datadir import dataset_config, local_data_files
 from hhh_eval.errors import UserError
 from hhh_eval.fileio import read_text
 from hhh_eval.paths import plain_name

@@ -112,12 +112,6 @@ def render_jobs(jobs: Sequence[FigureJob]) -> dict[str, bytes]:
     return {name: data for files in forked_calls(jobs) for name, data in files.items()}
 
 
-def render_all(cards: Sequence[Card], x: Sequence[str] | None, x_label: str | None, tasks: Sequence[str],
-               source: str | None = None) -> dict[str, bytes]:
-    """Every plot's files, drawn in parallel on the machine's cores (same bytes as drawn one by one)."""
-    return render_jobs(_figure_jobs(cards, x, x_label, tasks, source))
-
-
 def card_images(card: Card) -> list[PlotImage]:
     """The single-card plots for the HTML report, drawn for display at their natural size."""
     captions = {"axis_scores": "Axis scores", "task_scores": "Task scores"}
@@ -165,7 +159,7 @@ def write_plots(cards: Sequence[Card], out: Path, x: Sequence[str] | None = None
     """Render every plot as PNG and SVG into `out`, with plots.json naming the cards (`sources`: their files);
     nothing is written unless all render."""
     check_plot_inputs(cards, tasks)
-    files = render_all(cards, x, x_label, tasks, _source_text(sources))
+    files = render_jobs(_figure_jobs(cards, x, x_label, tasks, _source_text(sources)))
     make_folder(out)
     for name, data in files.items():
         atomic_write_bytes(out / name, data)

@@ -181,7 +181,6 @@ def newcombe(e: float, f: float, g: float, h: float, level: float = LEVEL) -> tu
     return max(d - below, -1.0), min(d + above, 1.0)
 
 
-
 # ---------------------------------------------------------------- means
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-
 from hhh_eval.stats.intervals import LEVEL, newcombe, upper_share_bound, z_value
 
 POWER = 0.8
@@ -63,7 +62,6 @@ def perfect_bound(n: int, upper: bool, level: float = LEVEL) -> float:
     """The exact bound a perfect model gets at n items (upper bound at 0 positives, lower at n of n)."""
     edge = 1 - ((1 - level) / 2) ** (1 / n)
     return edge if upper else 1 - edge
-
 
 
 def smallest_n(ok: Callable[[float], bool], start: float, limit: float = 1e8) -> int | None:

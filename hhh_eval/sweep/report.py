@@ -100,10 +100,6 @@ def findings(runs: dict[str, RunData], state: SweepState, spec: SweepSpec, polic
 # ---------------------------------------------------------------- markdown
 
 
-def _cell(text: str) -> str:
-    return md_escape(text)
-
-
 def _axis_cell(run: RunData | None, axis: str) -> str:
     if run is None:
         return ""
@@ -129,13 +125,13 @@ def _gate_cell(name: str, found: Findings) -> str:
 
 def points_table(state: SweepState, runs: dict[str, RunData], found: Findings) -> list[str]:
     head = ["point", *([state.x] if state.x else []), "status", *AXES, "vs baseline (significant)", "frontier", "gate"]
-    lines = ["| " + " | ".join(_cell(h) for h in head) + " |", "|" + "---|" * len(head)]
+    lines = ["| " + " | ".join(md_escape(h) for h in head) + " |", "|" + "---|" * len(head)]
     for p in state.points:
         run = runs.get(p.name)
         cells = [p.name, *([str(p.labels.get(state.x, ""))] if state.x else []), p.status,
                  *(_axis_cell(run, a) for a in AXES), _versus(p.name, state, found),
                  "●" if p.name in found.frontier else "", _gate_cell(p.name, found)]
-        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+        lines.append("| " + " | ".join(md_escape(c) for c in cells) + " |")
     return lines
 
 
@@ -162,7 +158,8 @@ def sweep_markdown(state: SweepState, runs: dict[str, RunData], found: Findings,
     lines += [line for n in found.notes for line in ("", f"Note: {md_escape(n)}")]
     if failed:
         lines += ["", "## Failed points", "", "| point | error | log |", "|---|---|---|"]
-        lines += [f"| {_cell(p.name)} | {_cell(p.error or '')} | logs/{_cell(p.name)}.log |" for p in failed]
+        lines += [f"| {md_escape(p.name)} | {md_escape(p.error or '')} | logs/{md_escape(p.name)}.log |"
+                  for p in failed]
     lines += ["", "## Plots", ""]
     lines += [f"![{name.removesuffix('.png').replace('_', ' ')}]({src})\n" for name, src in images.items()]
     return "\n".join(lines) + "\n"

@@ -22,7 +22,6 @@ from hhh_eval.policy import _UniqueKeyLoader
 from hhh_eval.sampling import LimitMode
 
 
-
 def _scalar(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ValueError(f"a label is a number or a string, got {type(value).__name__} {value!r}")
