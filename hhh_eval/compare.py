@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from hhh_eval.card import AXES, Card
-from hhh_eval.comparison import (MISMATCH_SCOPE_ALL, PairComparison, compute_task_by_task, mismatch_reasons,
-                                 refuse)
+from hhh_eval.comparison import (MISMATCH_SCOPE_ALL, PairComparison, compute_task_by_task, draw_bootstraps_ahead,
+                                 mismatch_reasons, refuse)
 from hhh_eval.errors import UserError
 from hhh_eval.fileio import atomic_write_text, dumps
-from hhh_eval.forked import forked_map
+from hhh_eval.forked import even_chunks, forked_map
 from hhh_eval.runs import RunData, load_run
 from hhh_eval.stats import PairedResult, holm
 from hhh_eval.text import md_escape
@@ -190,12 +190,14 @@ def _chunk_rows(chunk: tuple[list[tuple[PairComparison, str]], PerPair | None]) 
 def _rows_of_pairs(pairs: list[PairComparison], labels: list[str],
                    per_pair: PerPair | None = None) -> list[tuple[list[Row], Any]]:
     """Each pair's rows (and per_pair's result), the same as a plain loop. The first pair runs here and fills the
-    caches all pairs share (the baseline's per-item scores and statistics, the bootstrap weights); forked workers
-    inherit them and do the rest a few pairs at a time, each loading its own cards' per-item scores."""
+    caches all pairs share (the baseline's per-item scores and statistics, the bootstrap weights, drawn on threads
+    first); forked workers inherit them and do the rest a few pairs at a time, each loading its own cards' per-item
+    scores."""
     jobs = list(zip(pairs, labels))
     if not jobs:
         return []
-    chunks = [(jobs[i:i + PAIRS_PER_JOB], per_pair) for i in range(1, len(jobs), PAIRS_PER_JOB)]
+    chunks = [(chunk, per_pair) for chunk in even_chunks(jobs[1:], PAIRS_PER_JOB)]
+    draw_bootstraps_ahead(pairs[0])
     return _chunk_rows((jobs[:1], per_pair)) + [done for found in forked_map(_chunk_rows, chunks) for done in found]
 
 

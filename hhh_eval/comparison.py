@@ -27,6 +27,7 @@ from hhh_eval.runs import RunData, TaskScores
 from hhh_eval.scoring.axes import shared_correlations
 from hhh_eval.stats import (CORPUS_METRICS, Clusters, Estimate, PairedResult, Predictions,
                             mover, p_from_interval, paired_corpus, paired_values)
+from hhh_eval.stats.clusters import draw_weights_ahead
 from hhh_eval.stats.corpus import remembered_statistics
 from hhh_eval.stats.intervals import N_BOOT
 from hhh_eval.stats.paired import untested
@@ -266,6 +267,15 @@ def compute_task_by_task(pairs: Sequence[PairComparison]) -> None:
         for pc in pairs:
             if axis in pc.shared_axes:
                 pc.axis(axis)
+
+
+def draw_bootstraps_ahead(pc: PairComparison) -> None:
+    """The bootstrap weights of the pair's corpus metrics, drawn together on threads before the metrics ask for them
+    (the first pair of a comparison, whose caches every other pair reuses)."""
+    tasks = dict.fromkeys(t for t, m in pc.shared_metrics
+                          if m in CORPUS_METRICS and CORPUS_METRICS[m].interval != "none")
+    draw_weights_ahead([Clusters.from_keys(cp.keys) for t in tasks if (cp := pc.corpus_pair(t)) is not None],
+                       pc.seed, N_BOOT)
 
 
 def _corpus_statistics_ahead(pairs: Sequence[PairComparison], task: str, metric: str) -> None:

@@ -145,6 +145,21 @@ def test_clustered_rate_interval_covers_where_plain_wilson_does_not():
     assert plain / reps < 0.90 and BAND[0] <= clustered / reps <= BAND[1]
 
 
+def test_weights_drawn_ahead_on_threads_are_those_drawn_one_by_one_and_are_cached():
+    """compare draws the first pair's bootstrap weights on threads before using them: each matrix must be what its
+    own seeded draw gives, and the later bootstrap_weights call must be a cache hit (the same object)."""
+    from hhh_eval.stats.clusters import _weights, draw_counts, draw_weights_ahead
+
+    grouped, other = stats.Clusters(np.repeat(np.arange(90), 3)), stats.Clusters(np.arange(200) % 70)
+    draw_weights_ahead([grouped, other, grouped], seed=5, n_boot=300)
+    hits = _weights.cache_info().hits
+    for clusters in (grouped, other):
+        w = clusters.bootstrap_weights(5, 300)
+        alone = draw_counts(np.random.default_rng(5), clusters.n_clusters, 300, clusters.codes)
+        assert w.dtype == np.float32 and np.array_equal(w, alone)
+    assert _weights.cache_info().hits == hits + 2
+
+
 def test_design_effect_is_one_for_singletons_and_grows_with_clustering():
     rng = np.random.default_rng(4)
     x = (rng.random(400) < 0.4).astype(float)

@@ -9,7 +9,9 @@ such items in every interval and paired test; namespaces are resampled independe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
@@ -66,6 +68,16 @@ class Clusters:
         each resample (seeded; the same clusters and seed give the same, shared, read-only matrix: compare reuses
         it for every card)."""
         return _weights(self.codes.astype(np.int64).tobytes(), self.n_clusters, seed, n_boot)
+
+
+def draw_weights_ahead(clusterings: Iterable[Clusters], seed: int, n_boot: int) -> None:
+    """Draw the bootstrap weights of several clusterings together, a thread per core (numpy draws and counts them
+    outside the GIL), so that each one's first bootstrap_weights call is a cache hit. Each matrix has its own
+    generator: the same numbers as drawn one by one."""
+    unique = list({c.codes.tobytes(): c for c in clusterings}.values())
+    if len(unique) > 1:
+        with ThreadPoolExecutor(min(len(unique), os.cpu_count() or 1)) as pool:
+            list(pool.map(lambda c: c.bootstrap_weights(seed, n_boot), unique))
 
 
 @lru_cache(maxsize=64)
