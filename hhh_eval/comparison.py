@@ -259,7 +259,7 @@ def compute_task_by_task(pairs: Sequence[PairComparison]) -> None:
     took 18 ms per pair on one core, one at a time 26 ms; the results are the same, bit for bit, in any order."""
     for task, metric in dict.fromkeys(key for pc in pairs for key in pc.shared_metrics):
         todo = [pc for pc in pairs if (task, metric) in pc.shared_metrics]
-        if metric in CORPUS_METRICS and CORPUS_METRICS[metric].interval != "none":
+        if _bootstrapped(metric):
             _corpus_statistics_ahead(todo, task, metric)
         for pc in todo:
             pc.metric(task, metric)
@@ -269,11 +269,15 @@ def compute_task_by_task(pairs: Sequence[PairComparison]) -> None:
                 pc.axis(axis)
 
 
+def _bootstrapped(metric: str) -> bool:
+    """A corpus metric whose interval comes from a bootstrap over the items."""
+    return metric in CORPUS_METRICS and CORPUS_METRICS[metric].interval != "none"
+
+
 def draw_bootstraps_ahead(pc: PairComparison) -> None:
     """The bootstrap weights of the pair's corpus metrics, drawn together on threads before the metrics ask for them
     (the first pair of a comparison, whose caches every other pair reuses)."""
-    tasks = dict.fromkeys(t for t, m in pc.shared_metrics
-                          if m in CORPUS_METRICS and CORPUS_METRICS[m].interval != "none")
+    tasks = dict.fromkeys(t for t, m in pc.shared_metrics if _bootstrapped(m))
     draw_weights_ahead([Clusters.from_keys(cp.keys) for t in tasks if (cp := pc.corpus_pair(t)) is not None],
                        pc.seed, N_BOOT)
 

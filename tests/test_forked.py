@@ -40,7 +40,6 @@ def test_calls_of_different_kinds_come_back_in_order() -> None:
     assert (nine, seven, twenty_five) == (9, "7", 25)
 
 
-
 @pytest.mark.parametrize("cores", [1, 2, 3])
 def test_even_chunks_split_in_order_into_equal_shares_per_worker(monkeypatch, cores: int) -> None:
     monkeypatch.setattr("os.cpu_count", lambda: cores)

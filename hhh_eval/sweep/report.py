@@ -214,4 +214,3 @@ def write_report(state: SweepState, sweep_dir: Path, spec: SweepSpec, policy: Po
     verdicts = {n: g.verdict if isinstance(g, analysis.GateOutcome) else g for n, g in found.gates.items()}
     return ReportState(key=key, files=sorted(files), frontier=found.frontier, policy=policy.name if policy else None,
                        gate=verdicts, best=found.best, notes=found.notes)
-
