@@ -62,12 +62,22 @@ def render(fig: Figure, fmt: str, source: str | None = None, dpi: int = DPI) -> 
     return buf.getvalue()
 
 
+def lay_out(fig: Figure, dpi: int) -> None:
+    """Computes the figure's layout once, for `dpi`, and removes its layout engine, keeping the positions. Every
+    later savefig at that dpi then draws the figure once: with any engine (even matplotlib's placeholder for
+    'none'), savefig first runs a whole draw without output."""
+    engine = fig.get_layout_engine()
+    fig.set_dpi(dpi)
+    if engine is not None:
+        engine.execute(fig)
+    with matplotlib.rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
+        fig.set_layout_engine(None)
+
+
 def render_files(stem: str, fig: Figure, source: str | None = None) -> dict[str, bytes]:
-    """`stem`.png and `stem`.svg. The SVG reuses the layout computed for the PNG (the layout engine is switched
-    off after the first render): the same positions in both files, and a quarter less work."""
-    png = render(fig, "png", source)
-    fig.set_layout_engine("none")
-    return {f"{stem}.png": png, f"{stem}.svg": render(fig, "svg", source)}
+    """`stem`.png and `stem`.svg, from one layout: the same positions in both files."""
+    lay_out(fig, DPI)
+    return {f"{stem}.png": render(fig, "png", source), f"{stem}.svg": render(fig, "svg", source)}
 
 
 @dataclass(frozen=True)
@@ -115,9 +125,12 @@ def render_jobs(jobs: Sequence[FigureJob]) -> dict[str, bytes]:
 def card_images(card: Card) -> list[PlotImage]:
     """The single-card plots for the HTML report, drawn for display at their natural size."""
     captions = {"axis_scores": "Axis scores", "task_scores": "Task scores"}
-    return [PlotImage(captions.get(stem, stem.replace("categories_", "Per-category results: ")),
-                      render(fig, "png", dpi=REPORT_DPI), round(fig.get_figwidth() * CSS_PX_PER_INCH))
-            for stem, fig in card_figures([card]).items()]
+    images = []
+    for stem, fig in card_figures([card]).items():
+        lay_out(fig, REPORT_DPI)
+        images.append(PlotImage(captions.get(stem, stem.replace("categories_", "Per-category results: ")),
+                                render(fig, "png", dpi=REPORT_DPI), round(fig.get_figwidth() * CSS_PX_PER_INCH)))
+    return images
 
 
 def check_same_suite(cards: Sequence[Card]) -> None:
