@@ -16,8 +16,8 @@ from hhh_eval.card import Card
 from hhh_eval.cli import main
 from hhh_eval.errors import UserError
 from hhh_eval.fileio import sha256_file
-from hhh_eval.plots import (LABEL_MAX, LEGEND_MAX, MANIFEST, card_labels, categories_figure, pareto_figure,
-                            pareto_frontier, trends_figure, write_plots, x_values)
+from hhh_eval.plots import (LABEL_MAX, LEGEND_MAX, MANIFEST, card_figures, card_labels, categories_figure,
+                            pareto_figure, pareto_frontier, render, render_files, trends_figure, write_plots, x_values)
 from hhh_eval.plots.categories import NO_DATA
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -100,6 +100,18 @@ def test_files_are_the_same_bytes_each_time(tmp_path: Path) -> None:
     first = {p.name: p.read_bytes() for p in write_plots(cards, tmp_path / "a") if p.name != MANIFEST}
     second = {p.name: p.read_bytes() for p in write_plots(cards, tmp_path / "b") if p.name != MANIFEST}
     assert first == second
+
+
+@pytest.mark.parametrize("n_cards", [1, 3])
+def test_one_layout_gives_the_png_matplotlib_lays_out_itself(n_cards: int) -> None:
+    """render_files lays each figure out once and saves without a layout engine; its PNG must be the bytes of
+    matplotlib's own savefig with constrained layout (a layout at another dpi, or none, changes them)."""
+    cards = [fake_card(f"r{i}", seed=i, n=50) for i in range(n_cards)]
+    plain = {stem: render(fig, "png") for stem, fig in card_figures(cards).items()}
+    for stem, fig in card_figures(cards).items():
+        assert fig.get_layout_engine() is not None
+        assert render_files(stem, fig)[f"{stem}.png"] == plain[stem], stem
+        assert fig.get_layout_engine() is None
 
 
 def test_no_heatmap_without_categories(tmp_path: Path) -> None:
