@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -17,8 +18,9 @@ from hhh_eval.cli import main
 from hhh_eval.errors import UserError
 from hhh_eval.fileio import sha256_file
 from hhh_eval.plots import (LABEL_MAX, LEGEND_MAX, MANIFEST, card_figures, card_labels, categories_figure,
-                            pareto_figure, pareto_frontier, render, render_files, trends_figure, write_plots, x_values)
+                            pareto_figure, pareto_frontier, render_files, trends_figure, write_plots, x_values)
 from hhh_eval.plots.categories import NO_DATA
+from hhh_eval.plots.output import DPI
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SINGLE = ["axis_scores", "task_scores", "categories_beavertails"]
@@ -104,12 +106,16 @@ def test_files_are_the_same_bytes_each_time(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("n_cards", [1, 3])
 def test_one_layout_gives_the_png_matplotlib_lays_out_itself(n_cards: int) -> None:
-    """render_files lays each figure out once and saves without a layout engine; its PNG must be the bytes of
+    """render lays each figure out once and saves without a layout engine; its PNG must be the bytes of
     matplotlib's own savefig with constrained layout (a layout at another dpi, or none, changes them)."""
     cards = [fake_card(f"r{i}", seed=i, n=50) for i in range(n_cards)]
-    plain = {stem: render(fig, "png") for stem, fig in card_figures(cards).items()}
+    plain = {}
     for stem, fig in card_figures(cards).items():
         assert fig.get_layout_engine() is not None
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=DPI)
+        plain[stem] = buf.getvalue()
+    for stem, fig in card_figures(cards).items():
         assert render_files(stem, fig)[f"{stem}.png"] == plain[stem], stem
         assert fig.get_layout_engine() is None
 

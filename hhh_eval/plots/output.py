@@ -52,7 +52,10 @@ class CardSource:
 
 def render(fig: Figure, fmt: str, source: str | None = None, dpi: int = DPI) -> bytes:
     """A figure as PNG or SVG bytes, the same bytes for the same figure (no dates, fixed SVG ids); `source` goes
-    into the file's metadata."""
+    into the file's metadata. The first render lays the figure out for its dpi (_lay_out); later renders reuse
+    that layout, so every file of a figure has the same positions."""
+    if fig.get_layout_engine() is not None:
+        _lay_out(fig, dpi)
     metadata: dict[str, Any] = {"Date": None} if fmt == "svg" else {}
     if source:
         metadata["Source"] = source
@@ -62,10 +65,10 @@ def render(fig: Figure, fmt: str, source: str | None = None, dpi: int = DPI) -> 
     return buf.getvalue()
 
 
-def lay_out(fig: Figure, dpi: int) -> None:
-    """Computes the figure's layout once, for `dpi`, and removes its layout engine, keeping the positions. Every
-    later savefig at that dpi then draws the figure once: with any engine (even matplotlib's placeholder for
-    'none'), savefig first runs a whole draw without output."""
+def _lay_out(fig: Figure, dpi: int) -> None:
+    """Computes the figure's layout once, for `dpi`, and removes its layout engine, keeping the positions. A
+    savefig then draws the figure once: with any engine (even matplotlib's placeholder for 'none'), savefig first
+    runs a whole draw without output."""
     engine = fig.get_layout_engine()
     fig.set_dpi(dpi)
     if engine is not None:
@@ -76,7 +79,6 @@ def lay_out(fig: Figure, dpi: int) -> None:
 
 def render_files(stem: str, fig: Figure, source: str | None = None) -> dict[str, bytes]:
     """`stem`.png and `stem`.svg, from one layout: the same positions in both files."""
-    lay_out(fig, DPI)
     return {f"{stem}.png": render(fig, "png", source), f"{stem}.svg": render(fig, "svg", source)}
 
 
@@ -125,12 +127,9 @@ def render_jobs(jobs: Sequence[FigureJob]) -> dict[str, bytes]:
 def card_images(card: Card) -> list[PlotImage]:
     """The single-card plots for the HTML report, drawn for display at their natural size."""
     captions = {"axis_scores": "Axis scores", "task_scores": "Task scores"}
-    images = []
-    for stem, fig in card_figures([card]).items():
-        lay_out(fig, REPORT_DPI)
-        images.append(PlotImage(captions.get(stem, stem.replace("categories_", "Per-category results: ")),
-                                render(fig, "png", dpi=REPORT_DPI), round(fig.get_figwidth() * CSS_PX_PER_INCH)))
-    return images
+    return [PlotImage(captions.get(stem, stem.replace("categories_", "Per-category results: ")),
+                      render(fig, "png", dpi=REPORT_DPI), round(fig.get_figwidth() * CSS_PX_PER_INCH))
+            for stem, fig in card_figures([card]).items()]
 
 
 def check_same_suite(cards: Sequence[Card]) -> None:
